@@ -1,0 +1,160 @@
+/**
+ * The error catalogue: every error Aether reports has a stable code, an HTTP
+ * status, a gRPC status and a disposition (what the engine should do with it).
+ * Codes are part of the public API: never rename or reuse a retired code.
+ */
+
+/** What the engine should do when it meets an error of this kind. */
+export type ErrorDisposition = 'retryable' | 'terminal' | 'determinism';
+
+/** One entry of the catalogue. */
+export interface ErrorSpec {
+  /** HTTP status used when the error crosses the HTTP API. */
+  readonly http: number;
+  /** gRPC status code (numeric, as in @grpc/grpc-js `status`). */
+  readonly grpc: number;
+  /** Whether a retry may succeed. */
+  readonly disposition: ErrorDisposition;
+  /** A short hint printed by the CLI under the message. */
+  readonly hint?: string;
+}
+
+// gRPC status codes, spelled out so core does not depend on a gRPC library.
+const G = {
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+
+/** Every error code Aether can report, with its transport mapping. */
+export const ERROR_CATALOGUE = {
+  // generic / transport
+  AETHER_E_INTERNAL: { http: 500, grpc: G.INTERNAL, disposition: 'retryable' },
+  AETHER_E_INVALID_ARGUMENT: { http: 400, grpc: G.INVALID_ARGUMENT, disposition: 'terminal' },
+  AETHER_E_NOT_FOUND: { http: 404, grpc: G.NOT_FOUND, disposition: 'terminal' },
+  AETHER_E_PAYLOAD_TOO_LARGE: {
+    http: 413,
+    grpc: G.RESOURCE_EXHAUSTED,
+    disposition: 'terminal',
+    hint: 'raise [server] max_payload_bytes in aether.toml, or send less data',
+  },
+  AETHER_E_UNAUTHENTICATED: {
+    http: 401,
+    grpc: G.UNAUTHENTICATED,
+    disposition: 'terminal',
+    hint: 'send "Authorization: Bearer <token>" with the token of [auth] token',
+  },
+  AETHER_E_UNAVAILABLE: {
+    http: 503,
+    grpc: G.UNAVAILABLE,
+    disposition: 'retryable',
+    hint: 'is the server running? start it with `aether serve`',
+  },
+  AETHER_E_TIMEOUT: { http: 504, grpc: G.DEADLINE_EXCEEDED, disposition: 'retryable' },
+  AETHER_E_SHUTTING_DOWN: { http: 503, grpc: G.UNAVAILABLE, disposition: 'retryable' },
+
+  // CLI and configuration
+  AETHER_E_USAGE: { http: 400, grpc: G.INVALID_ARGUMENT, disposition: 'terminal', hint: 'see `aether --help`' },
+  AETHER_E_CONFIG_INVALID: { http: 400, grpc: G.INVALID_ARGUMENT, disposition: 'terminal' },
+  AETHER_E_CONFIG_UNREADABLE: { http: 400, grpc: G.INVALID_ARGUMENT, disposition: 'terminal' },
+  AETHER_E_INSECURE_BIND: {
+    http: 400,
+    grpc: G.FAILED_PRECONDITION,
+    disposition: 'terminal',
+    hint: 'set [auth] token (or AETHER_TOKEN), bind to 127.0.0.1, or pass --insecure',
+  },
+  AETHER_E_PORT_IN_USE: {
+    http: 409,
+    grpc: G.FAILED_PRECONDITION,
+    disposition: 'terminal',
+    hint: 'another process listens on that port; choose another with --grpc-port/--http-port',
+  },
+  AETHER_E_INIT_TARGET_EXISTS: {
+    http: 409,
+    grpc: G.ALREADY_EXISTS,
+    disposition: 'terminal',
+    hint: 'choose another --output directory or remove the existing one',
+  },
+
+  // stores
+  AETHER_E_STORE_UNAVAILABLE: {
+    http: 503,
+    grpc: G.UNAVAILABLE,
+    disposition: 'retryable',
+    hint: 'check that the database server is running and the URL in --db is right',
+  },
+  AETHER_E_STORE_UNREADABLE: {
+    http: 500,
+    grpc: G.FAILED_PRECONDITION,
+    disposition: 'terminal',
+    hint: 'check the file permissions of the database file and its directory',
+  },
+  AETHER_E_STORE_LOCKED: {
+    http: 500,
+    grpc: G.FAILED_PRECONDITION,
+    disposition: 'terminal',
+    hint: 'another Aether server uses this database file; stop it or use another --db',
+  },
+  AETHER_E_STORE_CORRUPT: {
+    http: 500,
+    grpc: G.DATA_LOSS,
+    disposition: 'terminal',
+    hint: 'the file is not an Aether SQLite database; restore a backup or point --db elsewhere',
+  },
+  AETHER_E_STORE_FAILED: { http: 500, grpc: G.INTERNAL, disposition: 'retryable' },
+
+  // workflows
+  AETHER_E_WF_NOT_FOUND: { http: 404, grpc: G.NOT_FOUND, disposition: 'terminal' },
+  AETHER_E_WF_UNKNOWN_TYPE: {
+    http: 400,
+    grpc: G.NOT_FOUND,
+    disposition: 'terminal',
+    hint: 'no worker has registered this workflow type; start a worker with client.serve([...])',
+  },
+  AETHER_E_WF_INPUT_NOT_SERIALIZABLE: {
+    http: 400,
+    grpc: G.INVALID_ARGUMENT,
+    disposition: 'terminal',
+    hint: 'workflow arguments and step results must be JSON-serializable',
+  },
+  AETHER_E_WF_ILLEGAL_TRANSITION: { http: 409, grpc: G.FAILED_PRECONDITION, disposition: 'terminal' },
+  AETHER_E_WF_ALREADY_EXISTS: { http: 409, grpc: G.ALREADY_EXISTS, disposition: 'terminal' },
+  AETHER_E_WF_FAILED: { http: 500, grpc: G.ABORTED, disposition: 'terminal' },
+  AETHER_E_WF_CANCELLED: { http: 409, grpc: G.CANCELLED, disposition: 'terminal' },
+  AETHER_E_WF_NON_DETERMINISM: {
+    http: 500,
+    grpc: G.FAILED_PRECONDITION,
+    disposition: 'determinism',
+    hint: 'workflow code must call the same steps in the same order on every replay',
+  },
+  AETHER_E_WF_LEASE_LOST: { http: 409, grpc: G.ABORTED, disposition: 'retryable' },
+  AETHER_E_STEP_FAILED: { http: 500, grpc: G.ABORTED, disposition: 'terminal' },
+  AETHER_E_ACTIVITY_TIMEOUT: { http: 504, grpc: G.DEADLINE_EXCEEDED, disposition: 'retryable' },
+  AETHER_E_ACTIVITY_HEARTBEAT_TIMEOUT: { http: 504, grpc: G.DEADLINE_EXCEEDED, disposition: 'retryable' },
+  AETHER_E_WORKER_NOT_REGISTERED: { http: 409, grpc: G.FAILED_PRECONDITION, disposition: 'retryable' },
+} as const satisfies Record<string, ErrorSpec>;
+
+/** A stable Aether error code such as `AETHER_E_WF_NOT_FOUND`. */
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** Returns true when `code` is a code of the catalogue. */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CATALOGUE, code);
+}
+
+/** The catalogue entry of a code. */
+export function errorSpec(code: ErrorCode): ErrorSpec {
+  return ERROR_CATALOGUE[code];
+}

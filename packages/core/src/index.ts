@@ -1,0 +1,36 @@
+/**
+ * @aether/core: shared types, the error catalogue, ids, config schemas and the
+ * generated gRPC definitions. No I/O happens here.
+ */
+export { ERROR_CATALOGUE, errorSpec, isErrorCode } from './errors/catalogue.js';
+export type { ErrorCode, ErrorDisposition, ErrorSpec } from './errors/catalogue.js';
+export {
+  AetherError,
+  NonDeterminismError,
+  RetryableError,
+  TerminalError,
+  aetherError,
+  fromErrorBody,
+  toAetherError,
+} from './errors/aether-error.js';
+export type { ErrorBody } from './errors/aether-error.js';
+export {
+  TERMINAL_STATES,
+  WORKFLOW_STATES,
+  assertTransition,
+  canTransition,
+  isTerminal,
+  isWorkflowState,
+} from './workflow/types.js';
+export type {
+  ActionRecord,
+  StepKind,
+  StepRecord,
+  StepStatus,
+  StoredError,
+  WorkflowFilter,
+  WorkflowPage,
+  WorkflowRecord,
+  WorkflowState,
+} from './workflow/types.js';
+export * as proto from './proto/aether/v1/aether.js';
