@@ -34,3 +34,17 @@ export type {
   WorkflowState,
 } from './workflow/types.js';
 export * as proto from './proto/aether/v1/aether.js';
+export {
+  PERSISTENCE_MODES,
+  SERVER_CONFIG_DEFAULTS,
+  defaultServerConfig,
+  isPersistenceMode,
+  parseServerConfig,
+  serverConfigFileSchema,
+} from './config/server-config.js';
+export type {
+  ConfigProblem,
+  PersistenceModeName,
+  ResolvedServerConfig,
+  ServerConfigFile,
+} from './config/server-config.js';

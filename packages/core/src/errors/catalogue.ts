@@ -64,6 +64,12 @@ export const ERROR_CATALOGUE = {
   },
   AETHER_E_TIMEOUT: { http: 504, grpc: G.DEADLINE_EXCEEDED, disposition: 'retryable' },
   AETHER_E_SHUTTING_DOWN: { http: 503, grpc: G.UNAVAILABLE, disposition: 'retryable' },
+  AETHER_E_UNSUPPORTED_MEDIA_TYPE: {
+    http: 415,
+    grpc: G.INVALID_ARGUMENT,
+    disposition: 'terminal',
+    hint: 'send JSON bodies with "Content-Type: application/json"',
+  },
 
   // CLI and configuration
   AETHER_E_USAGE: { http: 400, grpc: G.INVALID_ARGUMENT, disposition: 'terminal', hint: 'see `aether --help`' },
