@@ -64,6 +64,10 @@ export interface CommandResult {
 /** A connected worker. Created by `engine.connectWorker`. */
 export interface WorkerSession {
   readonly workerId: string;
+  /** Lease length and the heartbeat interval the worker should keep. */
+  readonly leaseMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly maxPayloadBytes: number;
   /** Records a step, a timer, a child start, the workflow's end, or a suspension. */
   command(workflowId: string, leaseToken: string, command: WorkerCommand): Promise<CommandResult>;
   /** Renews the leases of the given workflows; returns those to abort. */
@@ -80,6 +84,8 @@ export interface ConnectWorkerOptions {
   maxConcurrency?: number | undefined;
   /** Called for every task; must not throw. */
   onTask: (task: WorkerTask) => void;
+  /** Called when the engine drops the worker (lease expired, engine stopping). */
+  onClose?: ((reason: string) => void) | undefined;
 }
 
 /** Options of `engine.start`. */
@@ -129,6 +135,8 @@ export type EngineEvent =
 /** The durable workflow engine. */
 export interface Engine {
   readonly persistence: PersistenceMode;
+  /** Lease, heartbeat and payload limits workers must follow. */
+  readonly limits: { leaseMs: number; heartbeatIntervalMs: number; maxPayloadBytes: number };
   /** Loads active workflows and timers from the store; call once before use. */
   start(): Promise<void>;
   /** Stops timers and flushes pending snapshots; does not close the store. */
