@@ -1,0 +1,90 @@
+/**
+ * The node's HTTP API on fastify (DESIGN.md 4.4): `/health`, `/metrics` and
+ * the workflow routes, with bearer auth and one error shape everywhere.
+ * Built against the `Engine` interface only, so tests can pass a fake engine.
+ */
+import type { Engine } from '@aether/engine';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { installBearerAuth } from './auth.js';
+import { installErrorHandlers } from './errors.js';
+import type { NodeMetrics } from './metrics.js';
+import { registerWorkflowRoutes } from './workflow-routes.js';
+
+/** Options of `createHttpApp`. */
+export interface HttpAppOptions {
+  engine: Engine;
+  /** Largest request body in bytes; larger bodies get 413 AETHER_E_PAYLOAD_TOO_LARGE. */
+  maxPayloadBytes: number;
+  /** Bearer token every route except `/health` requires. @default undefined (no auth) */
+  token?: string | undefined;
+  /** Metrics served on `/metrics`. @default undefined (no `/metrics` route) */
+  metrics?: NodeMetrics | undefined;
+  /** Store shown by `/health`, e.g. `sqlite ./data/aether.db`. @default the engine's metrics().store */
+  store?: string | undefined;
+  /** A pino logger. @default logging disabled */
+  logger?: FastifyBaseLogger | undefined;
+  /** Log every request (debug aid). @default false */
+  logRequests?: boolean | undefined;
+  /** Epoch milliseconds the node started at, for `uptime_s`. @default now */
+  startedAt?: number | undefined;
+}
+
+/** Fastify settings shared by the API app and the separate metrics app. */
+function fastifyOptions(options: Pick<HttpAppOptions, 'logger' | 'logRequests' | 'maxPayloadBytes'>) {
+  return {
+    bodyLimit: options.maxPayloadBytes,
+    logController: new LogController({ disableRequestLogging: options.logRequests !== true }),
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+  };
+}
+
+function registerMetricsRoute(app: FastifyInstance, metrics: NodeMetrics): void {
+  app.get('/metrics', async (_request, reply) => reply.type(metrics.contentType).send(await metrics.render()));
+}
+
+/**
+ * Creates the HTTP API app (not listening yet: call `app.listen`).
+ * @example
+ * const app = await createHttpApp({ engine, maxPayloadBytes: 2 * 1024 * 1024, token: 's3cret' });
+ * await app.listen({ host: '127.0.0.1', port: 7234 });
+ */
+export async function createHttpApp(options: HttpAppOptions): Promise<FastifyInstance> {
+  const app = Fastify(fastifyOptions(options)) as unknown as FastifyInstance;
+  const startedAt = options.startedAt ?? Date.now();
+  const { engine } = options;
+  installErrorHandlers(app);
+  if (options.token !== undefined) installBearerAuth(app, options.token);
+
+  app.get('/health', async () => ({
+    status: 'ok',
+    persistence: engine.persistence,
+    store: options.store ?? (await engine.metrics()).store,
+    uptime_s: Math.floor((Date.now() - startedAt) / 1000),
+  }));
+  if (options.metrics !== undefined) registerMetricsRoute(app, options.metrics);
+  registerWorkflowRoutes(app, engine);
+  await app.ready();
+  return app;
+}
+
+/** Options of `createMetricsApp`. */
+export interface MetricsAppOptions {
+  metrics: NodeMetrics;
+  token?: string | undefined;
+  logger?: FastifyBaseLogger | undefined;
+}
+
+/**
+ * Creates an app that serves only `/metrics`, for `[metrics] port`.
+ * @example
+ * const app = await createMetricsApp({ metrics });
+ * await app.listen({ host: '127.0.0.1', port: 9090 });
+ */
+export async function createMetricsApp(options: MetricsAppOptions): Promise<FastifyInstance> {
+  const app = Fastify(fastifyOptions({ logger: options.logger, maxPayloadBytes: 1024 })) as unknown as FastifyInstance;
+  installErrorHandlers(app);
+  if (options.token !== undefined) installBearerAuth(app, options.token);
+  registerMetricsRoute(app, options.metrics);
+  await app.ready();
+  return app;
+}
