@@ -1,0 +1,215 @@
+/**
+ * The wiring of one node (`aether serve`): store -> engine -> gRPC and HTTP
+ * listeners (and an optional separate metrics port), with orderly start-up
+ * (everything opened so far is closed again when a later step fails) and
+ * graceful shutdown. Used by the CLI and, in-process, by tests.
+ */
+import { aetherError, AetherError, TerminalError, type ResolvedServerConfig } from '@aether/core';
+import { createEngine, openStore, type Engine, type WorkflowStore } from '@aether/engine';
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import { createGrpcServer, type AetherGrpcServer } from './grpc/server.js';
+import { createHttpApp, createMetricsApp } from './http/app.js';
+import { createNodeMetrics, type NodeMetrics } from './http/metrics.js';
+
+/** Options of `startServer` beyond the configuration. */
+export interface StartServerOptions {
+  /** Allow binding a non-loopback host without a token. @default false */
+  insecure?: boolean | undefined;
+  /** A pino logger. @default a silent logger */
+  logger?: Logger | undefined;
+  /** Log every HTTP request. @default false */
+  logRequests?: boolean | undefined;
+}
+
+/** A running node. */
+export interface RunningServer {
+  /** The bound gRPC port (useful when the configuration asked for port 0). */
+  readonly grpcPort: number;
+  /** The bound HTTP port. */
+  readonly httpPort: number;
+  /** The bound separate metrics port, when `[metrics] port` is set. */
+  readonly metricsPort?: number | undefined;
+  /** The store, e.g. `sqlite ./data/aether.db` or `memory`. */
+  readonly store: string;
+  readonly engine: Engine;
+  /** The start-up lines to show the user, one per listener group. */
+  readonly banner: string[];
+  /** Stops the listeners, the engine and the store. Safe to call more than once. */
+  close(): Promise<void>;
+}
+
+/** Whether `host` only accepts connections from this machine. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '');
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice('::ffff:'.length) : h;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
+}
+
+/**
+ * Refuses a non-loopback bind without a token unless `insecure`.
+ * @throws TerminalError AETHER_E_INSECURE_BIND
+ */
+export function assertSafeBind(host: string, token: string | undefined, insecure: boolean): void {
+  if (isLoopbackHost(host) || token !== undefined || insecure) return;
+  throw new TerminalError(
+    'AETHER_E_INSECURE_BIND',
+    `refusing to listen on ${host} without a token: anyone who can reach this address could run and cancel workflows`,
+    { host },
+  );
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** How the store is shown: a SQLite path as the user gave it, a URL without its password. */
+function storeLabel(store: WorkflowStore, dbPath: string): string {
+  if (store.kind === 'memory') return 'memory';
+  return `${store.kind} ${store.kind === 'sqlite' ? dbPath : store.location}`;
+}
+
+async function listenHttp(app: FastifyInstance, host: string, port: number, what: string): Promise<number> {
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw aetherError(
+        'AETHER_E_PORT_IN_USE',
+        `${what} port ${port} on ${host} is already in use`,
+        { host, port },
+        err,
+      );
+    }
+    if (
+      (err as NodeJS.ErrnoException).code === 'EADDRNOTAVAIL' ||
+      (err as NodeJS.ErrnoException).code === 'ENOTFOUND'
+    ) {
+      throw aetherError(
+        'AETHER_E_CONFIG_INVALID',
+        `cannot listen on ${host}: no such local address`,
+        { host, key: 'server.host' },
+        err,
+      );
+    }
+    throw err;
+  }
+  const address = app.server.address();
+  return typeof address === 'object' && address !== null ? address.port : port;
+}
+
+/**
+ * Starts a node from a resolved configuration: opens the store, starts the
+ * engine, then binds gRPC, HTTP and (when configured) the metrics port.
+ * @throws AetherError AETHER_E_INSECURE_BIND, AETHER_E_PORT_IN_USE, store errors
+ *   (AETHER_E_STORE_*); anything opened before the failure is closed again.
+ * @example
+ * const config = defaultServerConfig();
+ * config.server.grpcPort = 0; config.server.httpPort = 0; config.persistence.mode = 'memory';
+ * const node = await startServer(config);
+ * console.log(node.httpPort);
+ * await node.close();
+ */
+export async function startServer(
+  config: ResolvedServerConfig,
+  options: StartServerOptions = {},
+): Promise<RunningServer> {
+  const { server, persistence, metrics: metricsConfig, auth } = config;
+  assertSafeBind(server.host, auth.token, options.insecure === true);
+  const logger = options.logger ?? pino({ level: 'silent' });
+
+  // Resources opened so far, closed in reverse order on failure or shutdown.
+  const closers: { what: string; close: () => Promise<void> | void }[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const { what, close } of closers.splice(0).reverse()) {
+      try {
+        await close();
+      } catch (err) {
+        logger.warn({ err, what }, 'error while closing');
+      }
+    }
+  };
+
+  try {
+    const store = await openStore({ db: server.dbPath, persistence: persistence.mode });
+    closers.push({ what: 'store', close: () => store.close() });
+    const engine = createEngine({
+      store,
+      persistence: persistence.mode,
+      snapshotIntervalMs: persistence.snapshotIntervalMs,
+      maxPayloadBytes: server.maxPayloadBytes,
+      logger: logger.child({ component: 'engine' }),
+    });
+    await engine.start();
+    closers.push({ what: 'engine', close: () => engine.stop() });
+
+    let metrics: NodeMetrics | undefined;
+    if (metricsConfig.enabled) {
+      const m = createNodeMetrics(engine);
+      metrics = m;
+      closers.push({ what: 'metrics', close: () => m.close() });
+    }
+
+    const grpc: AetherGrpcServer = createGrpcServer({
+      engine,
+      token: auth.token,
+      maxPayloadBytes: server.maxPayloadBytes,
+      logger: logger.child({ component: 'grpc' }),
+    });
+    const grpcPort = await grpc.listen(server.host, server.grpcPort);
+    closers.push({ what: 'gRPC server', close: () => grpc.close() });
+
+    const label = storeLabel(store, server.dbPath);
+    const startedAt = Date.now();
+    const http = await createHttpApp({
+      engine,
+      token: auth.token,
+      maxPayloadBytes: server.maxPayloadBytes,
+      metrics,
+      store: label,
+      logger: logger.child({ component: 'http' }),
+      logRequests: options.logRequests,
+      startedAt,
+    });
+    closers.push({ what: 'HTTP server', close: () => http.close() });
+    const httpPort = await listenHttp(http, server.host, server.httpPort, 'HTTP');
+
+    let metricsPort: number | undefined;
+    if (metrics !== undefined && metricsConfig.port !== undefined) {
+      const app = await createMetricsApp({
+        metrics,
+        token: auth.token,
+        logger: logger.child({ component: 'metrics' }),
+      });
+      closers.push({ what: 'metrics server', close: () => app.close() });
+      metricsPort = await listenHttp(app, server.host, metricsConfig.port, 'metrics');
+    }
+
+    const banner = [
+      `aether serve: gRPC ${hostPort(server.host, grpcPort)}, HTTP http://${hostPort(server.host, httpPort)}, ` +
+        `persistence ${persistence.mode} (${label})`,
+    ];
+    if (metricsPort !== undefined)
+      banner.push(`aether serve: metrics http://${hostPort(server.host, metricsPort)}/metrics`);
+
+    let closing: Promise<void> | undefined;
+    return {
+      grpcPort,
+      httpPort,
+      metricsPort,
+      store: label,
+      engine,
+      banner,
+      close: () => (closing ??= closeAll()),
+    };
+  } catch (err) {
+    await closeAll();
+    throw err instanceof AetherError
+      ? err
+      : aetherError('AETHER_E_INTERNAL', `cannot start the server: ${(err as Error).message}`, {}, err);
+  }
+}
