@@ -1,0 +1,128 @@
+/**
+ * The `aether` command line (DESIGN.md 4.1) as a commander program: global
+ * `-c FILE` and `-v`, and the commands implemented so far. Every command's
+ * action returns its exit code; errors are thrown and reported by `runCli`.
+ */
+import { Command } from 'commander';
+import type { CliIo } from './io.js';
+import { runInit } from './init-command.js';
+import { runServe, type GlobalOptions, type ServeCommandOptions } from './serve-command.js';
+import {
+  cancelWorkflow,
+  listWorkflows,
+  showStatus,
+  type ListOptions,
+  type RemoteOptions,
+} from './workflow-commands.js';
+
+/** What an action reports back to `runCli`. */
+export interface ProgramResult {
+  exitCode: number;
+}
+
+function addRemoteOptions(command: Command): Command {
+  return command
+    .option('--server <url>', 'HTTP address of the Aether node (env AETHER_SERVER, default http://127.0.0.1:7234)')
+    .option('--token <token>', 'bearer token of the node (env AETHER_TOKEN)')
+    .option('--json', 'print the raw JSON answer');
+}
+
+/**
+ * Builds the program. `result.exitCode` is set by the action that ran.
+ * Commander's own output (help, usage errors) goes through `io`.
+ */
+export function buildProgram(io: CliIo, result: ProgramResult, version: string): Command {
+  const program = new Command('aether');
+  program
+    .description('Aether: serverless functions and durable workflows on your own machines')
+    .version(version, '-V, --version', 'print the version')
+    .option(
+      '-c, --config <file>',
+      'configuration file: aether.toml (server) or a functions .yaml (default ./aether.toml)',
+    )
+    .option('-v, --verbose', 'verbose output: debug logs, error details, stacks and causes')
+    .helpOption('-h, --help', 'show help')
+    .helpCommand('help [command]', 'show help for a command')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout(text),
+      writeErr: (text) => io.stderr(text),
+      // Usage errors are printed by runCli in Aether's `error[CODE]` form.
+      outputError: () => {},
+    });
+
+  program.addHelpText(
+    'after',
+    `
+Synopsis:
+  aether serve [--grpc-port N] [--http-port N] [--host H] [--persistence memory|snapshot|state-action-log]
+               [--db PATH|postgres://...] [--token T] [--insecure]
+  aether init <name> [--output DIR]
+  aether workflow list [--type T] [--state S] [--limit N] [--cursor C] [--server URL] [--token T] [--json]
+  aether status <id> [--server URL] [--token T] [--json]
+  aether cancel <id> [--server URL] [--token T] [--json]
+
+Configuration: defaults < ./aether.toml (or -c FILE.toml) < env AETHER_TOKEN < flags.
+Exit codes: 0 ok, 1 failure, 2 usage or configuration error.`,
+  );
+
+  const globals = (command: Command): GlobalOptions => command.optsWithGlobals<GlobalOptions>();
+
+  program
+    .command('serve')
+    .description('run a node: workflow engine, gRPC API and HTTP API')
+    .option('--grpc-port <port>', 'gRPC port (default 7233, [server] grpc_port)')
+    .option('--http-port <port>', 'HTTP port (default 7234, [server] http_port)')
+    .option('--host <host>', 'address to bind (default 127.0.0.1, [server] host)')
+    .option('--persistence <mode>', 'memory | snapshot | state-action-log (default state-action-log)')
+    .option('--db <path|url>', 'SQLite file or postgres:// URL (default ./data/aether.db, [server] db_path)')
+    .option('--token <token>', 'require this bearer token on gRPC and HTTP (env AETHER_TOKEN, [auth] token)')
+    .option('--insecure', 'allow a non-loopback --host without a token')
+    .action(async (options: ServeCommandOptions, command: Command) => {
+      result.exitCode = await runServe({ ...options, ...globals(command) }, io);
+    });
+
+  program
+    .command('init')
+    .description('create a TypeScript workflow project that uses the SDK')
+    .argument('<name>', 'project (npm package) name')
+    .option('--output <dir>', 'directory of the project (default ./<name>)')
+    .action((name: string, options: { output?: string }) => {
+      runInit(name, options, io);
+      result.exitCode = 0;
+    });
+
+  const workflow = program.command('workflow').description('workflows of a running node: workflow list');
+  addRemoteOptions(
+    workflow
+      .command('list')
+      .description('list workflows, newest first')
+      .option('--type <type>', 'only workflows of this type')
+      .option('--state <state>', 'only workflows in this state (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED)')
+      .option('--limit <n>', 'at most this many (1-1000, default 50)')
+      .option('--cursor <cursor>', 'continue a previous listing'),
+  ).action(async (options: ListOptions) => {
+    await listWorkflows(options, io);
+    result.exitCode = 0;
+  });
+
+  addRemoteOptions(
+    program
+      .command('status')
+      .description("show a workflow's state, result and step journal")
+      .argument('<id>', 'workflow id'),
+  ).action(async (id: string, options: RemoteOptions) => {
+    await showStatus(id, options, io);
+    result.exitCode = 0;
+  });
+
+  addRemoteOptions(program.command('cancel').description('cancel a workflow').argument('<id>', 'workflow id')).action(
+    async (id: string, options: RemoteOptions) => {
+      await cancelWorkflow(id, options, io);
+      result.exitCode = 0;
+    },
+  );
+
+  return program;
+}
