@@ -1,0 +1,146 @@
+/**
+ * The Connection interface: everything the client and the worker need from an
+ * Aether engine. Two implementations: gRPC (a remote `aether serve`) and
+ * embedded (an engine in this process). The task and command shapes are the
+ * engine's (packages/engine/src/engine/types.ts, notes/engine-protocol.md);
+ * they are restated here so the SDK's types never pull in the engine package.
+ */
+import type { StepRecord, StoredError, WorkflowFilter, WorkflowState } from '@aether/core';
+
+/** A task pushed to a worker. */
+export type WorkerTask =
+  | {
+      kind: 'run';
+      workflowId: string;
+      workflowType: string;
+      /** JSON text of the argument array. */
+      input: string;
+      /** Fencing token: every command about this run carries it. */
+      leaseToken: string;
+      attempt: number;
+      /** Recorded journal entries, in `seq` order. */
+      journal: StepRecord[];
+    }
+  | { kind: 'cancel'; workflowId: string; leaseToken: string; reason: string };
+
+/** What a worker records or asks for while it runs a workflow. */
+export type WorkerCommand =
+  | {
+      kind: 'step' | 'activity' | 'invoke';
+      stepId: string;
+      name: string;
+      status: 'completed' | 'failed';
+      /** JSON text of the result (completed); `undefined` is the empty string. */
+      result?: string | undefined;
+      error?: StoredError | undefined;
+      attempts: number;
+      startedAt: number;
+    }
+  | { kind: 'sleep'; stepId: string; name: string; durationMs: number }
+  | { kind: 'child'; stepId: string; name: string; childType: string; childInput: string }
+  | { kind: 'workflow_completed'; result: string }
+  | { kind: 'workflow_failed'; error: StoredError }
+  | { kind: 'suspend' };
+
+/** The engine's answer to a command. */
+export interface CommandResult {
+  /** The journal entry as recorded (the first one wins for a duplicate stepId). */
+  step?: StepRecord | undefined;
+  /** The workflow was cancelled meanwhile: stop running it. */
+  cancelled: boolean;
+}
+
+export interface StartRequest {
+  type: string;
+  /** JSON text of the argument array. */
+  input: string;
+  /** Idempotency key (the SDK always sends one). */
+  workflowId: string;
+}
+
+export interface StartResponse {
+  workflowId: string;
+  alreadyStarted: boolean;
+  state: WorkflowState;
+}
+
+/** A workflow's outcome, or its current state when an await timed out. */
+export interface Outcome {
+  workflowId: string;
+  state: WorkflowState;
+  /** JSON text of the result (COMPLETED). */
+  result?: string | undefined;
+  error?: StoredError | undefined;
+}
+
+/** A workflow as `getStatus` describes it (payloads still JSON text). */
+export interface WorkflowDescription {
+  workflowId: string;
+  workflowType: string;
+  state: WorkflowState;
+  input: string;
+  result?: string | undefined;
+  error?: StoredError | undefined;
+  createdAt: number;
+  updatedAt: number;
+  wakeAt?: number | undefined;
+  parentWorkflowId?: string | undefined;
+  attempts: number;
+  steps?: StepRecord[] | undefined;
+}
+
+/** One row of a workflow listing. */
+export interface WorkflowSummaryRecord {
+  workflowId: string;
+  workflowType: string;
+  state: WorkflowState;
+  createdAt: number;
+  updatedAt: number;
+  parentWorkflowId?: string | undefined;
+}
+
+/** Options of `connection.connectWorker`. */
+export interface WorkerLinkOptions {
+  workerId: string;
+  workflowTypes: readonly string[];
+  maxConcurrency: number;
+  /** Called for every task pushed to the worker. */
+  onTask: (task: WorkerTask) => void;
+  /**
+   * Called when the link lost every run it held (stream broken, server
+   * restarted, engine dropped the worker). The link reconnects by itself.
+   */
+  onReset: (reason: string) => void;
+}
+
+/** A registered worker's side of a connection. */
+export interface WorkerLink {
+  /** How often to heartbeat (may change when the link re-registers). */
+  readonly heartbeatIntervalMs: number;
+  /** The engine's payload limit in bytes (0 = unknown). */
+  readonly maxPayloadBytes: number;
+  command(workflowId: string, leaseToken: string, command: WorkerCommand): Promise<CommandResult>;
+  /** Renews the leases of `workflowIds`; resolves with the ids to abort. */
+  heartbeat(workflowIds: readonly string[]): Promise<string[]>;
+  /** Unregisters: every run still held goes back to the engine. */
+  close(): Promise<void>;
+}
+
+/** What both modes (gRPC and embedded) implement. */
+export interface Connection {
+  /** `grpc` or `embedded`, for diagnostics. */
+  readonly mode: 'grpc' | 'embedded';
+  startWorkflow(request: StartRequest): Promise<StartResponse>;
+  getStatus(workflowId: string, includeSteps: boolean): Promise<WorkflowDescription>;
+  /**
+   * Resolves when the workflow ends, or with its current (non-terminal) state
+   * once `timeoutMs` passed (0 = no limit).
+   */
+  awaitResult(workflowId: string, timeoutMs: number): Promise<Outcome>;
+  cancel(workflowId: string, reason: string): Promise<{ workflowId: string; state: WorkflowState }>;
+  listWorkflows(filter: WorkflowFilter): Promise<WorkflowSummaryRecord[]>;
+  /** Registers a worker; resolves once the engine knows its workflow types. */
+  connectWorker(options: WorkerLinkOptions): Promise<WorkerLink>;
+  /** Closes channels / stops the embedded engine. */
+  close(): Promise<void>;
+}
