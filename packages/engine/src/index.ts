@@ -27,4 +27,43 @@ export type {
   WorkerTask,
   WorkflowOutcome,
 } from './engine/types.js';
+/**
+ * Creates an empty in-memory WorkflowStore (the L0 tier; nothing survives the process).
+ * @example
+ * const store = createMemoryStore();
+ * await store.apply([{ type: 'workflow.put', workflow }]);
+ */
+export { createMemoryStore } from './store/memory.js';
+/**
+ * Opens (creating it and its directory) a SQLite WorkflowStore at a file path, in WAL
+ * mode and locked exclusively. Throws AetherError AETHER_E_STORE_UNREADABLE,
+ * AETHER_E_STORE_LOCKED (another process uses the file) or AETHER_E_STORE_CORRUPT
+ * (not an Aether database; the file is left unchanged).
+ * @example
+ * const store = openSqliteStore('./data/aether.db');
+ */
+export { openSqliteStore } from './store/sqlite.js';
+/**
+ * Connects to PostgreSQL, migrates the schema and returns a WorkflowStore. Throws
+ * AETHER_E_STORE_UNAVAILABLE when the server cannot be reached.
+ * @example
+ * const store = await openPostgresStore('postgres://aether@127.0.0.1:5432/aether', { maxConnections: 8 });
+ */
+export { openPostgresStore, redactPostgresUrl, resolvePostgresStoreOptions } from './store/postgres.js';
+/** Options of openPostgresStore (pool size, connection timeout), with and without defaults filled. */
+export type { PostgresStoreOptions, ResolvedPostgresStoreOptions } from './store/postgres.js';
+/**
+ * Opens the store of a persistence tier: memory for 'memory', else PostgreSQL for a
+ * `postgres://` / `postgresql://` `db`, else SQLite at `db` (default `./data/aether.db`).
+ * @example
+ * const store = await openStore({ persistence: 'state-action-log', db: 'postgres://aether@db/aether' });
+ */
+export { DEFAULT_SQLITE_PATH, isPostgresUrl, openStore } from './store/open.js';
+/** The argument of openStore. */
+export type { StoreSpec } from './store/open.js';
+/**
+ * The store contract: WorkflowStore (apply batches of Mutations atomically, read
+ * workflows, journals and the action log), ActiveWorkflow (a non-terminal workflow
+ * with its journal), StateCounts (workflows per state) and StoreKind.
+ */
 export type { ActiveWorkflow, Mutation, StateCounts, StoreKind, WorkflowStore } from './store/types.js';
