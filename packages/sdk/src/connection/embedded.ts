@@ -100,6 +100,8 @@ export class EmbeddedConnection implements Connection {
   private loading: Promise<Loaded> | undefined;
   private readonly links = new Set<EmbeddedWorkerLink>();
   private closed = false;
+  private awaiting = 0;
+  private keepAlive: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly options: EmbeddedOptions) {}
 
@@ -154,8 +156,25 @@ export class EmbeddedConnection implements Connection {
 
   async awaitResult(workflowId: string, timeoutMs: number): Promise<Outcome> {
     const engine = await this.engine();
-    const outcome = await engine.awaitResult(workflowId, timeoutMs > 0 ? timeoutMs : undefined);
-    return { workflowId: outcome.workflowId, state: outcome.state, result: outcome.result, error: outcome.error };
+    // The engine's timers do not keep the process alive; someone awaiting a
+    // result (of a sleeping workflow, say) must.
+    this.holdProcess(+1);
+    try {
+      const outcome = await engine.awaitResult(workflowId, timeoutMs > 0 ? timeoutMs : undefined);
+      return { workflowId: outcome.workflowId, state: outcome.state, result: outcome.result, error: outcome.error };
+    } finally {
+      this.holdProcess(-1);
+    }
+  }
+
+  private holdProcess(delta: number): void {
+    this.awaiting += delta;
+    if (this.awaiting > 0 && this.keepAlive === undefined) {
+      this.keepAlive = setInterval(() => {}, 1 << 30);
+    } else if (this.awaiting === 0 && this.keepAlive !== undefined) {
+      clearInterval(this.keepAlive);
+      this.keepAlive = undefined;
+    }
   }
 
   async cancel(workflowId: string, reason: string): Promise<{ workflowId: string; state: WorkflowState }> {
