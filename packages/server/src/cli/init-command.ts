@@ -39,7 +39,7 @@ export function localSdkDir(): string | undefined {
 }
 
 /** The dependency spec of the SDK for a project in `targetDir`. */
-export function sdkSpecFor(targetDir: string, sdkDir: string | undefined = localSdkDir()): string {
+export function sdkSpecFor(targetDir: string, sdkDir: string | undefined): string {
   if (sdkDir === undefined) return '^0.1.0';
   const rel = path.relative(targetDir, sdkDir).split(path.sep).join('/');
   // Relative inside the checkout (survives moving the checkout), absolute elsewhere.
@@ -72,7 +72,7 @@ export function initProject(name: string, options: InitOptions, io: CliIo): Init
   if (isNonEmptyDir(dir)) {
     throw aetherError('AETHER_E_INIT_TARGET_EXISTS', `${dir} already exists and is not empty`, { dir });
   }
-  const sdkSpec = sdkSpecFor(dir);
+  const sdkSpec = sdkSpecFor(dir, localSdkDir());
   const files = projectFiles({ name: packageName, sdkSpec });
   for (const [file, content] of Object.entries(files)) {
     const target = path.join(dir, file);

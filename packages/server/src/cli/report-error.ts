@@ -25,7 +25,9 @@ function causeChain(error: unknown): string[] {
   const lines: string[] = [];
   let cause = (error as { cause?: unknown }).cause;
   for (let depth = 0; cause !== undefined && depth < 5; depth++) {
-    lines.push(cause instanceof Error ? `caused by: ${cause.stack ?? cause.message}` : `caused by: ${String(cause)}`);
+    lines.push(
+      cause instanceof Error ? `caused by: ${cause.stack ?? cause.message}` : `caused by: ${JSON.stringify(cause)}`,
+    );
     cause = (cause as { cause?: unknown }).cause;
   }
   return lines;
