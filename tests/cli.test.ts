@@ -245,7 +245,10 @@ describe('aether workflow list, status and cancel', () => {
     const lines = stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^ID\s+TYPE\s+STATE\s+CREATED \(UTC\)\s+DURATION$/);
     const rows = lines.slice(1).map((l) => l.split(/\s+/).slice(0, 3));
-    expect(rows.sort((a, b) => b[0]!.localeCompare(a[0]!)), stdout).toEqual([
+    expect(
+      rows.sort((a, b) => b[0]!.localeCompare(a[0]!)),
+      stdout,
+    ).toEqual([
       ['hang-1', 'hang', expect.stringMatching(/^(PENDING|RUNNING)$/)],
       ['greet-1', 'greet', 'COMPLETED'],
     ]);
