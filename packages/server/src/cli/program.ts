@@ -64,6 +64,7 @@ Synopsis:
   aether cancel <id> [--server URL] [--token T] [--json]
 
 Configuration: defaults < ./aether.toml (or -c FILE.toml) < env AETHER_TOKEN < flags.
+Environment: AETHER_TOKEN (bearer token), AETHER_SERVER (node HTTP URL), AETHER_LOG_LEVEL (serve logs, default info).
 Exit codes: 0 ok, 1 failure, 2 usage or configuration error.`,
   );
 

@@ -240,6 +240,14 @@ describe('HTTP API', () => {
     expect(res.json()).toMatchObject({ id: 'w1', state: 'CANCELLED' });
     const again = await a.inject({ method: 'POST', url: '/api/workflows/w1/cancel' });
     expect(again.statusCode).toBe(409);
+    engine.add({ id: 'w2', state: 'RUNNING' });
+    const emptyJson = await a.inject({
+      method: 'POST',
+      url: '/api/workflows/w2/cancel',
+      headers: { 'content-type': 'application/json' },
+      payload: '',
+    });
+    expect(emptyJson.statusCode).toBe(200);
     expect(again.json().error.code).toBe('AETHER_E_WF_ILLEGAL_TRANSITION');
   });
 
@@ -282,6 +290,15 @@ describe('HTTP API', () => {
     });
     expect(badJson.statusCode).toBe(400);
     expect(badJson.json().error.code).toBe('AETHER_E_INVALID_ARGUMENT');
+
+    const poisoned = await a.inject({
+      method: 'POST',
+      url: '/api/workflows',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"type":"greet","__proto__":{"x":1}}',
+    });
+    expect(poisoned.statusCode).toBe(400);
+    expect(poisoned.json().error.code).toBe('AETHER_E_INVALID_ARGUMENT');
 
     const tooLarge = await a.inject({
       method: 'POST',

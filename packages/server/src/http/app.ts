@@ -38,6 +38,24 @@ function fastifyOptions(options: Pick<HttpAppOptions, 'logger' | 'logRequests' |
   };
 }
 
+/**
+ * JSON bodies as fastify parses them (prototype-poisoning checks included), except
+ * that an empty body is no body: `fetch(url, {method: 'POST', headers: json})`
+ * to `/cancel` must not fail.
+ */
+function acceptEmptyJson(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    void parseJson(request, text, done);
+  });
+}
+
 function registerMetricsRoute(app: FastifyInstance, metrics: NodeMetrics): void {
   app.get('/metrics', async (_request, reply) => reply.type(metrics.contentType).send(await metrics.render()));
 }
@@ -53,6 +71,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
   const startedAt = options.startedAt ?? Date.now();
   const { engine } = options;
   installErrorHandlers(app);
+  acceptEmptyJson(app);
   if (options.token !== undefined) installBearerAuth(app, options.token);
 
   app.get('/health', async () => ({
