@@ -3,18 +3,18 @@
  * details in trailing metadata (`aether-error-code`, `aether-error-details`);
  * without them the gRPC status decides.
  */
-import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { status as GrpcStatus } from '@grpc/grpc-js';
 import { aetherError, isErrorCode, type AetherError, type ErrorCode } from '@aether/core';
 
-function firstString(error: ServiceError, key: string): string | undefined {
-  const values = error.metadata?.get(key);
-  const value = values?.[0];
-  if (value === undefined) return undefined;
-  return typeof value === 'string' ? value : value.toString('utf8');
+/** What a failed call reported: status code, message and trailing metadata. */
+export interface GrpcFailureLike {
+  code: number;
+  message: string;
+  trailer(key: string): string | undefined;
 }
 
-function fallbackCode(grpcCode: GrpcStatus): ErrorCode {
-  switch (grpcCode) {
+function fallbackCode(grpcCode: number): ErrorCode {
+  switch (grpcCode as GrpcStatus) {
     case GrpcStatus.UNAVAILABLE:
       return 'AETHER_E_UNAVAILABLE';
     case GrpcStatus.DEADLINE_EXCEEDED:
@@ -28,11 +28,11 @@ function fallbackCode(grpcCode: GrpcStatus): ErrorCode {
   }
 }
 
-/** Converts a failed call's error; `grpcCode` is kept in the details. */
-export function fromServiceError(error: ServiceError, method: string): AetherError {
-  const code = firstString(error, 'aether-error-code');
+/** Converts a failed call; `grpcCode` and `method` are kept in the details. */
+export function fromGrpcFailure(failure: GrpcFailureLike, method: string): AetherError {
+  const code = failure.trailer('aether-error-code');
   let details: Record<string, unknown> = {};
-  const detailsText = firstString(error, 'aether-error-details');
+  const detailsText = failure.trailer('aether-error-details');
   if (detailsText !== undefined && detailsText !== '') {
     try {
       const parsed = JSON.parse(detailsText) as unknown;
@@ -42,14 +42,13 @@ export function fromServiceError(error: ServiceError, method: string): AetherErr
       details = { raw: detailsText };
     }
   }
-  details = { ...details, grpcCode: error.code, method };
-  const message = error.details || error.message;
-  if (isErrorCode(code)) return aetherError(code, message, details, error);
+  details = { ...details, grpcCode: failure.code, method };
+  if (isErrorCode(code)) return aetherError(code, failure.message, details, failure);
   if (code !== undefined) details.remoteCode = code;
-  const fallback = fallbackCode(error.code);
+  const fallback = fallbackCode(failure.code);
   const text =
     fallback === 'AETHER_E_UNAVAILABLE'
-      ? `Aether server unavailable (${method}): ${message}`
-      : message || `${method} failed`;
-  return aetherError(fallback, text, details, error);
+      ? `Aether server unavailable (${method}): ${failure.message}`
+      : failure.message || `${method} failed`;
+  return aetherError(fallback, text, details, failure);
 }

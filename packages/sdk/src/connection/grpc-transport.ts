@@ -1,49 +1,17 @@
 /**
- * One grpc-js channel to an Aether server shared by the Client, Worker and
- * Admin service stubs, with the bearer token on every call, deadlines, error
- * mapping and retries of idempotent calls while the server is unavailable.
+ * The SDK's gRPC transport: one HTTP/2 connection to an Aether server
+ * (GrpcSession), the bearer token on every call, deadlines, error mapping,
+ * and retries of idempotent calls while the server is unavailable.
  */
-import { Channel, Metadata, credentials, type CallOptions, type ServiceError } from '@grpc/grpc-js';
-import { TerminalError, aetherError, proto, type AetherError } from '@aether/core';
+import { aetherError, type AetherError } from '@aether/core';
 import { isUnavailable } from '../errors.js';
-import { fromServiceError } from './grpc-errors.js';
+import { fromGrpcFailure } from './grpc-errors.js';
+import type { GrpcMethod } from './grpc-methods.js';
+import { GrpcFailure, GrpcSession, type ServerStream } from './grpc-session.js';
+import { parseServerUrl, type ServerTarget } from './grpc-target.js';
 
 /** 16 MiB: the server enforces the real payload limit with a proper error code. */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
-
-/** A parsed `serverUrl`. */
-export interface ServerTarget {
-  /** grpc-js target, e.g. `localhost:7233`. */
-  target: string;
-  secure: boolean;
-}
-
-/**
- * `http://host:port` -> insecure `host:port`, `https://host:port` -> TLS,
- * a bare `host:port` -> insecure; other grpc-js targets (`unix:`, `dns:`) pass.
- */
-export function parseServerUrl(serverUrl: string): ServerTarget {
-  const url = serverUrl.trim();
-  const match = /^(https?|grpcs?):\/\/([^/]+)\/?$/i.exec(url);
-  if (match) {
-    const scheme = match[1]!.toLowerCase();
-    const secure = scheme === 'https' || scheme === 'grpcs';
-    let target = match[2]!;
-    if (!/:\d+$/.test(target) && !target.endsWith(']')) target += secure ? ':443' : ':80';
-    return { target, secure };
-  }
-  if (/^[a-z]+:\/\//i.test(url) && !/^(unix|dns|ipv4|ipv6):/i.test(url)) {
-    throw new TerminalError(
-      'AETHER_E_INVALID_ARGUMENT',
-      `unsupported serverUrl ${serverUrl}: use http://host:port or https://host:port`,
-      {
-        serverUrl,
-      },
-    );
-  }
-  if (url === '') throw new TerminalError('AETHER_E_INVALID_ARGUMENT', 'serverUrl is empty', {});
-  return { target: url, secure: false };
-}
 
 export interface GrpcTransportOptions {
   serverUrl: string;
@@ -54,70 +22,67 @@ export interface GrpcTransportOptions {
   unavailableRetryMs: number;
 }
 
-type UnaryInvoker<Res> = (
-  metadata: Metadata,
-  options: Partial<CallOptions>,
-  callback: (error: ServiceError | null, response: Res) => void,
-) => unknown;
-
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Channel, stubs and the call helpers. */
 export class GrpcTransport {
   readonly target: ServerTarget;
-  readonly client: proto.ClientServiceClient;
-  readonly worker: proto.WorkerServiceClient;
-  readonly admin: proto.AdminServiceClient;
   readonly callTimeoutMs: number;
   readonly unavailableRetryMs: number;
-  private readonly channel: Channel;
-  private readonly authorization: string | undefined;
+  private readonly session: GrpcSession;
   private closed = false;
 
   constructor(options: GrpcTransportOptions) {
     this.target = parseServerUrl(options.serverUrl);
     this.callTimeoutMs = options.callTimeoutMs;
     this.unavailableRetryMs = options.unavailableRetryMs;
-    this.authorization = options.token ? `Bearer ${options.token}` : undefined;
-    const creds = this.target.secure ? credentials.createSsl() : credentials.createInsecure();
-    const channelOptions = {
-      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-      // Reconnect quickly after a server restart (defaults: 1 s growing to 120 s).
-      'grpc.initial_reconnect_backoff_ms': 100,
-      'grpc.max_reconnect_backoff_ms': 2000,
-      'grpc.keepalive_time_ms': 30_000,
-      'grpc.keepalive_timeout_ms': 10_000,
-    };
-    this.channel = new Channel(this.target.target, creds, channelOptions);
-    const clientOptions = { ...channelOptions, channelOverride: this.channel };
-    this.client = new proto.ClientServiceClient(this.target.target, creds, clientOptions);
-    this.worker = new proto.WorkerServiceClient(this.target.target, creds, clientOptions);
-    this.admin = new proto.AdminServiceClient(this.target.target, creds, clientOptions);
+    this.session = new GrpcSession({
+      target: this.target,
+      authorization: options.token ? `Bearer ${options.token}` : undefined,
+      maxMessageBytes: MAX_MESSAGE_BYTES,
+    });
   }
 
   get isClosed(): boolean {
     return this.closed;
   }
 
-  /** Fresh call metadata (grpc-js may add entries to it), with the token if any. */
-  metadata(): Metadata {
-    const metadata = new Metadata();
-    if (this.authorization !== undefined) metadata.set('authorization', this.authorization);
-    return metadata;
+  private mapFailure(failure: unknown, method: string): AetherError {
+    if (this.closed) return this.closedError(method);
+    if (failure instanceof GrpcFailure) return fromGrpcFailure(failure, method);
+    return aetherError(
+      'AETHER_E_INTERNAL',
+      `${method}: ${failure instanceof Error ? failure.message : String(failure)}`,
+    );
   }
 
   /** One unary call with a deadline; failures become AetherErrors. */
-  call<Res>(method: string, timeoutMs: number, invoke: UnaryInvoker<Res>): Promise<Res> {
-    if (this.closed) return Promise.reject(this.closedError(method));
-    return new Promise<Res>((resolve, reject) => {
-      invoke(this.metadata(), { deadline: Date.now() + timeoutMs }, (error, response) => {
-        if (error) reject(fromServiceError(error, method));
-        else resolve(response);
-      });
-    });
+  call<Req, Res>(method: GrpcMethod<Req, Res>, request: Req, timeoutMs: number = this.callTimeoutMs): Promise<Res> {
+    if (this.closed) return Promise.reject(this.closedError(method.name));
+    return this.session.unary(method.path, method.encode(request), timeoutMs).then(
+      (bytes) => method.decode(bytes),
+      (failure: unknown) => {
+        throw this.mapFailure(failure, method.name);
+      },
+    );
+  }
+
+  /** A server stream; `onEnd` is called once (undefined when it ended normally). */
+  stream<Req, Res>(
+    method: GrpcMethod<Req, Res>,
+    request: Req,
+    onMessage: (message: Res) => void,
+    onEnd: (error: AetherError | undefined) => void,
+    timeoutMs?: number,
+  ): ServerStream {
+    return this.session.serverStream(
+      method.path,
+      method.encode(request),
+      (bytes) => onMessage(method.decode(bytes)),
+      (failure) => onEnd(failure === undefined ? undefined : this.mapFailure(failure, method.name)),
+      timeoutMs,
+    );
   }
 
   /**
@@ -150,9 +115,6 @@ export class GrpcTransport {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.client.close();
-    this.worker.close();
-    this.admin.close();
-    this.channel.close();
+    this.session.close();
   }
 }

@@ -5,9 +5,10 @@
  * engine hands them out again) and the link re-registers with capped
  * exponential backoff.
  */
-import type { ClientReadableStream } from '@grpc/grpc-js';
 import { AetherError, type proto } from '@aether/core';
 import { completeStepRequest, stepRecordFromInfo, taskFromProto } from './grpc-mapping.js';
+import { RPC } from './grpc-methods.js';
+import type { ServerStream } from './grpc-session.js';
 import type { GrpcTransport } from './grpc-transport.js';
 import type { CommandResult, WorkerCommand, WorkerLink, WorkerLinkOptions } from './types.js';
 
@@ -19,7 +20,8 @@ const HEALTHY_STREAM_MS = 1000;
 export class GrpcWorkerLink implements WorkerLink {
   heartbeatIntervalMs = 1000;
   maxPayloadBytes = 0;
-  private stream: ClientReadableStream<proto.Task> | undefined;
+  private stream: ServerStream | undefined;
+  private streamOpenedAt = 0;
   private closed = false;
   private reconnectDelay = MIN_RECONNECT_MS;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -37,12 +39,11 @@ export class GrpcWorkerLink implements WorkerLink {
 
   private async register(): Promise<void> {
     const { workerId, workflowTypes, maxConcurrency } = this.options;
-    const request: proto.RegisterRequest = { workerId, workflowTypes: [...workflowTypes], maxConcurrency };
-    const response = await this.transport.call<proto.RegisterResponse>(
-      'Register',
-      this.transport.callTimeoutMs,
-      (md, opts, cb) => this.transport.worker.register(request, md, opts, cb),
-    );
+    const response = await this.transport.call(RPC.register, {
+      workerId,
+      workflowTypes: [...workflowTypes],
+      maxConcurrency,
+    });
     this.heartbeatIntervalMs =
       response.heartbeatIntervalMs > 0
         ? response.heartbeatIntervalMs
@@ -54,25 +55,27 @@ export class GrpcWorkerLink implements WorkerLink {
 
   private openStream(): void {
     if (this.closed) return;
-    const stream = this.transport.worker.pollTasks({ workerId: this.options.workerId }, this.transport.metadata());
-    this.stream = stream;
-    const openedAt = Date.now();
     let lost = false;
-    const onLost = (reason: string): void => {
-      if (lost) return;
-      lost = true;
-      if (this.stream === stream) this.stream = undefined;
-      if (this.closed) return;
-      if (Date.now() - openedAt >= HEALTHY_STREAM_MS) this.reconnectDelay = MIN_RECONNECT_MS;
-      this.options.onReset(reason);
-      this.scheduleReconnect();
-    };
-    stream.on('data', (message: proto.Task) => {
-      const task = taskFromProto(message);
-      if (task) this.options.onTask(task);
-    });
-    stream.on('error', (error: Error) => onLost(`task stream failed: ${error.message}`));
-    stream.on('end', () => onLost('task stream ended'));
+    const openedAt = Date.now();
+    this.streamOpenedAt = openedAt;
+    const stream = this.transport.stream(
+      RPC.pollTasks,
+      { workerId: this.options.workerId },
+      (message: proto.Task) => {
+        const task = taskFromProto(message);
+        if (task) this.options.onTask(task);
+      },
+      (error) => {
+        if (lost) return;
+        lost = true;
+        if (this.stream === stream) this.stream = undefined;
+        if (this.closed) return;
+        if (Date.now() - openedAt >= HEALTHY_STREAM_MS) this.reconnectDelay = MIN_RECONNECT_MS;
+        this.options.onReset(error ? `task stream failed: ${error.message}` : 'task stream ended');
+        this.scheduleReconnect();
+      },
+    );
+    this.stream = stream;
   }
 
   private scheduleReconnect(): void {
@@ -81,6 +84,7 @@ export class GrpcWorkerLink implements WorkerLink {
     this.reconnectDelay = Math.min(wait * 2, MAX_RECONNECT_MS);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
+      if (this.closed) return;
       this.register().then(
         () => this.openStream(),
         () => this.scheduleReconnect(),
@@ -89,11 +93,9 @@ export class GrpcWorkerLink implements WorkerLink {
   }
 
   async command(workflowId: string, leaseToken: string, command: WorkerCommand): Promise<CommandResult> {
-    const request = completeStepRequest(this.options.workerId, workflowId, leaseToken, command);
-    const response = await this.transport.call<proto.CompleteStepResponse>(
-      'CompleteStep',
-      this.transport.callTimeoutMs,
-      (md, opts, cb) => this.transport.worker.completeStep(request, md, opts, cb),
+    const response = await this.transport.call(
+      RPC.completeStep,
+      completeStepRequest(this.options.workerId, workflowId, leaseToken, command),
     );
     return {
       step: response.step ? stepRecordFromInfo(workflowId, response.step) : undefined,
@@ -102,18 +104,25 @@ export class GrpcWorkerLink implements WorkerLink {
   }
 
   async heartbeat(workflowIds: readonly string[]): Promise<string[]> {
-    if (this.stream === undefined) return [];
-    const request: proto.HeartbeatRequest = { workerId: this.options.workerId, workflowIds: [...workflowIds] };
+    const stream = this.stream;
+    if (stream === undefined) return [];
     try {
-      const response = await this.transport.call<proto.HeartbeatResponse>(
-        'Heartbeat',
-        this.transport.callTimeoutMs,
-        (md, opts, cb) => this.transport.worker.heartbeat(request, md, opts, cb),
-      );
+      const response = await this.transport.call(RPC.heartbeat, {
+        workerId: this.options.workerId,
+        workflowIds: [...workflowIds],
+      });
       return response.abortWorkflowIds;
     } catch (error) {
       // The server forgot this worker (restarted, or dropped it): register again.
-      if (error instanceof AetherError && error.code === 'AETHER_E_WORKER_NOT_REGISTERED') this.stream?.cancel();
+      // A young stream may simply not be attached yet on the server.
+      if (
+        error instanceof AetherError &&
+        error.code === 'AETHER_E_WORKER_NOT_REGISTERED' &&
+        this.stream === stream &&
+        Date.now() - this.streamOpenedAt > Math.max(HEALTHY_STREAM_MS, this.heartbeatIntervalMs)
+      ) {
+        stream.cancel();
+      }
       return [];
     }
   }

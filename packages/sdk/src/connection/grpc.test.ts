@@ -1,36 +1,48 @@
 import { describe, expect, it } from 'vitest';
-import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { RetryableError, TerminalError } from '@aether/core';
-import { fromServiceError } from './grpc-errors.js';
+import { fromGrpcFailure } from './grpc-errors.js';
 import { completeStepRequest, stepRecordFromInfo, taskFromProto } from './grpc-mapping.js';
-import { parseServerUrl } from './grpc-transport.js';
+import { GrpcFailure } from './grpc-session.js';
+import { parseServerUrl } from './grpc-target.js';
 
-function serviceError(code: status, details: string, meta: Record<string, string> = {}): ServiceError {
-  const metadata = new Metadata();
-  for (const [k, v] of Object.entries(meta)) metadata.set(k, v);
-  return Object.assign(new Error(`${code} ${details}`), { code, details, metadata });
+function failure(code: status, message: string, meta: Record<string, string> = {}): GrpcFailure {
+  return new GrpcFailure(code, message, (key) => meta[key]);
 }
 
 describe('parseServerUrl', () => {
   it('strips http:// and uses TLS for https://', () => {
-    expect(parseServerUrl('http://localhost:7233')).toEqual({ target: 'localhost:7233', secure: false });
-    expect(parseServerUrl('https://aether.example.com:7233/')).toEqual({
+    expect(parseServerUrl('http://localhost:7233')).toEqual({
+      target: 'localhost:7233',
+      secure: false,
+      host: 'localhost',
+      port: 7233,
+    });
+    expect(parseServerUrl('https://aether.example.com:7233/')).toMatchObject({
       target: 'aether.example.com:7233',
       secure: true,
     });
-    expect(parseServerUrl('https://aether.example.com')).toEqual({ target: 'aether.example.com:443', secure: true });
-    expect(parseServerUrl('127.0.0.1:7233')).toEqual({ target: '127.0.0.1:7233', secure: false });
+    expect(parseServerUrl('https://aether.example.com')).toMatchObject({
+      target: 'aether.example.com:443',
+      secure: true,
+      port: 443,
+    });
+    expect(parseServerUrl('127.0.0.1:7233')).toMatchObject({ target: '127.0.0.1:7233', secure: false });
+    expect(parseServerUrl('http://[::1]:7233')).toMatchObject({ target: '[::1]:7233', host: '::1', port: 7233 });
+    expect(parseServerUrl('unix:/tmp/aether.sock')).toMatchObject({ path: '/tmp/aether.sock' });
   });
 
   it('rejects other schemes with AETHER_E_INVALID_ARGUMENT', () => {
     expect(() => parseServerUrl('ftp://x:1')).toThrow(TerminalError);
+    expect(() => parseServerUrl('http://host:7233/path')).toThrow(TerminalError);
+    expect(() => parseServerUrl('')).toThrow(TerminalError);
   });
 });
 
 describe('fromServiceError', () => {
   it('uses the aether-error-code and details trailers', () => {
-    const e = fromServiceError(
-      serviceError(status.NOT_FOUND, 'workflow x not found', {
+    const e = fromGrpcFailure(
+      failure(status.NOT_FOUND, 'workflow x not found', {
         'aether-error-code': 'AETHER_E_WF_NOT_FOUND',
         'aether-error-details': '{"workflowId":"x"}',
       }),
@@ -43,16 +55,11 @@ describe('fromServiceError', () => {
   });
 
   it('maps bare statuses: UNAVAILABLE, DEADLINE_EXCEEDED, anything else INTERNAL', () => {
-    const unavailable = fromServiceError(
-      serviceError(status.UNAVAILABLE, 'No connection established'),
-      'StartWorkflow',
-    );
+    const unavailable = fromGrpcFailure(failure(status.UNAVAILABLE, 'No connection established'), 'StartWorkflow');
     expect(unavailable).toBeInstanceOf(RetryableError);
     expect(unavailable.code).toBe('AETHER_E_UNAVAILABLE');
-    expect(fromServiceError(serviceError(status.DEADLINE_EXCEEDED, 'Deadline exceeded'), 'x').code).toBe(
-      'AETHER_E_TIMEOUT',
-    );
-    expect(fromServiceError(serviceError(status.UNKNOWN, 'boom'), 'x').code).toBe('AETHER_E_INTERNAL');
+    expect(fromGrpcFailure(failure(status.DEADLINE_EXCEEDED, 'Deadline exceeded'), 'x').code).toBe('AETHER_E_TIMEOUT');
+    expect(fromGrpcFailure(failure(status.UNKNOWN, 'boom'), 'x').code).toBe('AETHER_E_INTERNAL');
   });
 });
 

@@ -4,11 +4,10 @@
  * (start with a workflow id, status, await, cancel, list) survive a server
  * restart by retrying while the server is unavailable.
  */
-import type { ClientReadableStream, ServiceError } from '@grpc/grpc-js';
-import { aetherError, type WorkflowFilter, type WorkflowState, type proto } from '@aether/core';
-import { fromServiceError } from './grpc-errors.js';
+import { AetherError, type WorkflowFilter, type WorkflowState } from '@aether/core';
 import { isUnavailable } from '../errors.js';
 import { descriptionFromStatus, stateFromWire, storedErrorFromInfo } from './grpc-mapping.js';
+import { RPC } from './grpc-methods.js';
 import { GrpcTransport, type GrpcTransportOptions } from './grpc-transport.js';
 import { GrpcWorkerLink } from './grpc-worker-link.js';
 import type {
@@ -24,10 +23,12 @@ import type {
 
 /** Slack added to an AwaitResult deadline beyond its server-side wait. */
 const AWAIT_DEADLINE_SLACK_MS = 10_000;
+/** Deadline of an AwaitResult without a server-side limit. */
+const UNBOUNDED_AWAIT_MS = 2 ** 31 - 1;
 
 function isRetryableAwait(error: unknown): boolean {
-  // The server may also time a long poll out with DEADLINE_EXCEEDED: ask again.
-  return isUnavailable(error) || (error instanceof Error && 'code' in error && error.code === 'AETHER_E_TIMEOUT');
+  // A long poll may also end with DEADLINE_EXCEEDED: ask again.
+  return isUnavailable(error) || (error instanceof AetherError && error.code === 'AETHER_E_TIMEOUT');
 }
 
 export class GrpcConnection implements Connection {
@@ -40,16 +41,10 @@ export class GrpcConnection implements Connection {
   }
 
   startWorkflow(request: StartRequest): Promise<StartResponse> {
-    const message: proto.StartWorkflowRequest = {
-      workflowType: request.type,
-      inputJson: request.input,
-      workflowId: request.workflowId,
-    };
     const t = this.transport;
+    const message = { workflowType: request.type, inputJson: request.input, workflowId: request.workflowId };
     return t.retrying(async () => {
-      const response = await t.call<proto.StartWorkflowResponse>('StartWorkflow', t.callTimeoutMs, (md, opts, cb) =>
-        t.client.startWorkflow(message, md, opts, cb),
-      );
+      const response = await t.call(RPC.startWorkflow, message);
       return {
         workflowId: response.workflowId,
         alreadyStarted: response.alreadyStarted,
@@ -60,23 +55,17 @@ export class GrpcConnection implements Connection {
 
   getStatus(workflowId: string, includeSteps: boolean): Promise<WorkflowDescription> {
     const t = this.transport;
-    return t.retrying(async () => {
-      const status = await t.call<proto.WorkflowStatus>('GetWorkflowStatus', t.callTimeoutMs, (md, opts, cb) =>
-        t.client.getWorkflowStatus({ workflowId, includeSteps }, md, opts, cb),
-      );
-      return descriptionFromStatus(status, includeSteps);
-    });
+    return t.retrying(async () =>
+      descriptionFromStatus(await t.call(RPC.getWorkflowStatus, { workflowId, includeSteps }), includeSteps),
+    );
   }
 
   awaitResult(workflowId: string, timeoutMs: number): Promise<Outcome> {
     const t = this.transport;
-    const request: proto.AwaitResultRequest = { workflowId, timeoutMs };
-    const deadline = timeoutMs > 0 ? timeoutMs + AWAIT_DEADLINE_SLACK_MS : 2 ** 31 - 1;
+    const deadline = timeoutMs > 0 ? timeoutMs + AWAIT_DEADLINE_SLACK_MS : UNBOUNDED_AWAIT_MS;
     return t.retrying(
       async () => {
-        const result = await t.call<proto.WorkflowResult>('AwaitResult', deadline, (md, opts, cb) =>
-          t.client.awaitResult(request, md, opts, cb),
-        );
+        const result = await t.call(RPC.awaitResult, { workflowId, timeoutMs }, deadline);
         const outcome: Outcome = { workflowId: result.workflowId || workflowId, state: stateFromWire(result.state) };
         if (outcome.state === 'COMPLETED') outcome.result = result.resultJson;
         const error = storedErrorFromInfo(result.error);
@@ -91,16 +80,14 @@ export class GrpcConnection implements Connection {
   cancel(workflowId: string, reason: string): Promise<{ workflowId: string; state: WorkflowState }> {
     const t = this.transport;
     return t.retrying(async () => {
-      const response = await t.call<proto.CancelResponse>('CancelWorkflow', t.callTimeoutMs, (md, opts, cb) =>
-        t.client.cancelWorkflow({ workflowId, reason }, md, opts, cb),
-      );
+      const response = await t.call(RPC.cancelWorkflow, { workflowId, reason });
       return { workflowId: response.workflowId || workflowId, state: stateFromWire(response.state) };
     });
   }
 
   listWorkflows(filter: WorkflowFilter): Promise<WorkflowSummaryRecord[]> {
     const t = this.transport;
-    const request: proto.ListRequest = {
+    const request = {
       workflowType: filter.type ?? '',
       state: filter.state ?? '',
       limit: filter.limit ?? 0,
@@ -109,24 +96,24 @@ export class GrpcConnection implements Connection {
     return t.retrying(
       () =>
         new Promise<WorkflowSummaryRecord[]>((resolve, reject) => {
-          if (t.isClosed) return reject(t.closedError('ListWorkflows'));
           const items: WorkflowSummaryRecord[] = [];
-          const stream: ClientReadableStream<proto.WorkflowInfo> = t.admin.listWorkflows(request, t.metadata(), {
-            deadline: Date.now() + t.callTimeoutMs,
-          });
-          stream.on('data', (info: proto.WorkflowInfo) => {
-            const item: WorkflowSummaryRecord = {
-              workflowId: info.workflowId,
-              workflowType: info.workflowType,
-              state: stateFromWire(info.state),
-              createdAt: info.createdAtMs,
-              updatedAt: info.updatedAtMs,
-            };
-            if (info.parentWorkflowId !== '') item.parentWorkflowId = info.parentWorkflowId;
-            items.push(item);
-          });
-          stream.on('error', (error: Error & { code?: number }) => reject(mapStreamError(error)));
-          stream.on('end', () => resolve(items));
+          t.stream(
+            RPC.listWorkflows,
+            request,
+            (info) => {
+              const item: WorkflowSummaryRecord = {
+                workflowId: info.workflowId,
+                workflowType: info.workflowType,
+                state: stateFromWire(info.state),
+                createdAt: info.createdAtMs,
+                updatedAt: info.updatedAtMs,
+              };
+              if (info.parentWorkflowId !== '') item.parentWorkflowId = info.parentWorkflowId;
+              items.push(item);
+            },
+            (error) => (error ? reject(error) : resolve(items)),
+            t.callTimeoutMs,
+          );
         }),
     );
   }
@@ -149,10 +136,4 @@ export class GrpcConnection implements Connection {
     this.links.clear();
     this.transport.close();
   }
-}
-
-/** Stream errors are ServiceErrors too; reuse the unary mapping. */
-function mapStreamError(error: Error & { code?: number }): Error {
-  if (typeof error.code === 'number') return fromServiceError(error as ServiceError, 'ListWorkflows');
-  return aetherError('AETHER_E_INTERNAL', error.message);
 }
