@@ -30,7 +30,11 @@ for (const name of selected) {
   const file = path.join(dir, `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(
     file,
-    JSON.stringify({ scenario: name, at: new Date().toISOString(), cpus: (await import('node:os')).cpus().length, rows }, null, 2),
+    JSON.stringify(
+      { scenario: name, at: new Date().toISOString(), cpus: (await import('node:os')).cpus().length, rows },
+      null,
+      2,
+    ),
   );
   writeFileSync(path.join(dir, `${name}-latest.json`), JSON.stringify({ scenario: name, rows }, null, 2));
   console.log(`results written to ${path.relative(process.cwd(), file)}`);

@@ -39,12 +39,19 @@ export async function runWorkflowsBench(flags: string[]): Promise<Record<string,
   const concurrency = Number(flags.find((f) => f.startsWith('--concurrency='))?.split('=')[1] ?? 50);
   const only = flags.find((f) => f.startsWith('--only='))?.split('=')[1];
   const tmp = mkdtempSync(path.join(tmpdir(), 'aether-bench-'));
-  const pg = CONFIGS.some((c) => c.store === 'postgres' && (!only || c.name.includes(only))) ? await startPostgres() : undefined;
+  const pg = CONFIGS.some((c) => c.store === 'postgres' && (!only || c.name.includes(only)))
+    ? await startPostgres()
+    : undefined;
   const rows: Record<string, unknown>[] = [];
   try {
     for (const cfg of CONFIGS) {
       if (only && !cfg.name.includes(only)) continue;
-      const db = cfg.store === 'postgres' ? pg!.url : cfg.store === 'sqlite' ? path.join(tmp, `${cfg.persistence}.db`) : undefined;
+      const db =
+        cfg.store === 'postgres'
+          ? pg!.url
+          : cfg.store === 'sqlite'
+            ? path.join(tmp, `${cfg.persistence}.db`)
+            : undefined;
       const server = await startAether({ persistence: cfg.persistence, db });
       const worker = startProcess(
         process.execPath,
@@ -70,7 +77,7 @@ export async function runWorkflowsBench(flags: string[]): Promise<Record<string,
               const s = performance.now();
               try {
                 const r = await wf.startAndWait(c * 1_000_000 + i);
-                if (r !== ((c * 1_000_000 + i + 1) * 2 + 3)) errors++;
+                if (r !== (c * 1_000_000 + i + 1) * 2 + 3) errors++;
                 done++;
                 lat.push(performance.now() - s);
               } catch {
@@ -100,7 +107,7 @@ export async function runWorkflowsBench(flags: string[]): Promise<Record<string,
           errors,
         });
       } finally {
-        client.close();
+        await client.close();
         await worker.kill('SIGKILL');
         await server.kill('SIGTERM');
       }

@@ -59,6 +59,7 @@ async function ready(worker: Proc): Promise<void> {
 }
 
 interface StepJson {
+  wake_at?: string | null;
   step_id: string;
   name: string;
   status: string;
@@ -155,7 +156,7 @@ describe.each(['sqlite', 'postgres'] as const)('state-action-log on %s', (kind) 
         assertNoRecordedStepRanTwice(lines, id, steps);
       }
     } finally {
-      client.close();
+      await client.close();
       await worker.kill('SIGKILL');
       await server.kill('SIGKILL');
     }
@@ -167,29 +168,35 @@ describe('workers', () => {
     const db = await freshDb('sqlite');
     const log = path.join(tmp, `steps-workers.log`);
     const server = await startAether({ persistence: 'state-action-log', db });
-    const a = startWorker(server, log, 'worker-a', { STEP_DELAY_MS: '40' });
+    // Worker a is slow, so it still holds unfinished workflows when it is killed.
+    const a = startWorker(server, log, 'worker-a', { STEP_DELAY_MS: '400' });
+    const b = startWorker(server, log, 'worker-b', { STEP_DELAY_MS: '0' });
     const client = aether({ serverUrl: server.grpcUrl });
-    let b: Proc | undefined;
     try {
-      await ready(a);
+      await Promise.all([ready(a), ready(b)]);
       const crashWf = client.workflow('crash', async (_ctx, _n: number) => ({ n: 0, sum: 0 }));
       const ids = Array.from({ length: 10 }, (_, i) => `moved-${i}`);
       await Promise.all(ids.map((id, i) => crashWf.withOptions({ workflowId: id }).start(i)));
-      await waitFor(() => readLog(log).length >= 5, 'worker a to run some steps', 30_000, 5);
-      b = startWorker(server, log, 'worker-b', { STEP_DELAY_MS: '0' });
-      await ready(b);
+      await waitFor(
+        () => readLog(log).filter((l) => l.worker === 'worker-a').length >= 3,
+        'worker a to run some steps',
+        30_000,
+        5,
+      );
       await a.kill('SIGKILL');
       const out = (await Promise.all(ids.map((id) => client.getHandle(id).result()))) as { n: number; sum: number }[];
       out.forEach((r, i) => expect(r).toEqual({ n: i, sum: expectedSum(i) }));
       const lines = readLog(log);
       const startedOnA = new Set(lines.filter((l) => l.worker === 'worker-a').map((l) => l.wf));
-      const finishedOnB = ids.filter((id) => startedOnA.has(id) && lines.some((l) => l.wf === id && l.worker === 'worker-b'));
+      const finishedOnB = ids.filter(
+        (id) => startedOnA.has(id) && lines.some((l) => l.wf === id && l.worker === 'worker-b'),
+      );
       expect(finishedOnB.length).toBeGreaterThan(0);
       for (const id of ids) assertNoRecordedStepRanTwice(lines, id, await journal(server, id));
     } finally {
-      client.close();
+      await client.close();
       await a.kill('SIGKILL');
-      await b?.kill('SIGKILL');
+      await b.kill('SIGKILL');
       await server.kill('SIGKILL');
     }
   });
@@ -208,7 +215,7 @@ describe('durable timers', () => {
       const id = await sleeper.withOptions({ workflowId: 'sleep-across-restart' }).start(2);
       const wakeAt = await waitFor(async () => {
         const steps = await journal(server, id);
-        const s = steps.find((x) => x.name === 'sleep' || x.status === 'waiting') as (StepJson & { wake_at?: string }) | undefined;
+        const s: (StepJson & { wake_at?: string }) | undefined = steps.find((x) => x.status === 'waiting');
         return s?.wake_at ? Date.parse(s.wake_at) : undefined;
       }, 'the sleep to be recorded');
       server = await crashAndRestart(server);
@@ -216,7 +223,7 @@ describe('durable timers', () => {
       expect(r.after).toBeGreaterThanOrEqual(wakeAt);
       expect(r.after - wakeAt).toBeLessThan(1000);
     } finally {
-      client.close();
+      await client.close();
       await worker.kill('SIGKILL');
       await server.kill('SIGKILL');
     }
@@ -273,7 +280,7 @@ describe('snapshot tier', () => {
       }
       expect(rerun).toBeLessThanOrEqual(ranBeforeCrash.size - [...saved].filter((k) => ranBeforeCrash.has(k)).length);
     } finally {
-      client.close();
+      await client.close();
       await worker.kill('SIGKILL');
       await server.kill('SIGKILL');
     }
@@ -296,7 +303,7 @@ describe('memory tier', () => {
       expect(r.status).toBe(404);
       expect(((await r.json()) as { error: { code: string } }).error.code).toBe('AETHER_E_WF_NOT_FOUND');
     } finally {
-      client.close();
+      await client.close();
       await worker.kill('SIGKILL');
       await server.kill('SIGKILL');
     }

@@ -192,7 +192,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       if (Date.now() > deadline) {
         const log = tail(logFile);
         await stop();
-        throw new Error(`postgres did not accept connections in time (${String(err)}):\n${log}`);
+        throw new Error(`postgres did not accept connections in time (${String(err)}):\n${log}`, { cause: err });
       }
       await new Promise((r) => setTimeout(r, 50));
     }

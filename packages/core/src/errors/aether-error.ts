@@ -91,7 +91,12 @@ export class NonDeterminismError extends AetherError {
 }
 
 /** Builds the error class that fits a code's disposition. */
-export function aetherError(code: ErrorCode, message: string, details?: Record<string, unknown>, cause?: unknown): AetherError {
+export function aetherError(
+  code: ErrorCode,
+  message: string,
+  details?: Record<string, unknown>,
+  cause?: unknown,
+): AetherError {
   const opts = cause === undefined ? undefined : { cause };
   switch (ERROR_CATALOGUE[code].disposition) {
     case 'retryable':

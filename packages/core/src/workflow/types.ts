@@ -27,11 +27,15 @@ export function canTransition(from: WorkflowState, to: WorkflowState): boolean {
 /** Throws AETHER_E_WF_ILLEGAL_TRANSITION unless `from -> to` is legal. */
 export function assertTransition(workflowId: string, from: WorkflowState, to: WorkflowState): void {
   if (!canTransition(from, to)) {
-    throw new TerminalError('AETHER_E_WF_ILLEGAL_TRANSITION', `workflow ${workflowId} cannot go from ${from} to ${to}`, {
-      workflowId,
-      from,
-      to,
-    });
+    throw new TerminalError(
+      'AETHER_E_WF_ILLEGAL_TRANSITION',
+      `workflow ${workflowId} cannot go from ${from} to ${to}`,
+      {
+        workflowId,
+        from,
+        to,
+      },
+    );
   }
 }
 

@@ -108,7 +108,10 @@ describe('workflow engine', () => {
     const engine = createEngine({ store: createMemoryStore(), persistence: 'memory', clock, maxPayloadBytes: 100 });
     await engine.start();
     worker(engine, 'w1', ['t']);
-    await expectCode(engine.startWorkflow({ type: 't', input: JSON.stringify(['x'.repeat(200)]) }), 'AETHER_E_PAYLOAD_TOO_LARGE');
+    await expectCode(
+      engine.startWorkflow({ type: 't', input: JSON.stringify(['x'.repeat(200)]) }),
+      'AETHER_E_PAYLOAD_TOO_LARGE',
+    );
   });
 
   it('starts a workflow id only once', async () => {
@@ -144,7 +147,12 @@ describe('workflow engine', () => {
     const { workflowId } = await engine.startWorkflow({ type: 't', input: '[]' });
     const t1 = await w.next();
     if (t1.kind !== 'run') throw new Error('expected run');
-    const s = await w.session.command(workflowId, t1.leaseToken, { kind: 'sleep', stepId: '0', name: 'sleep', durationMs: 2000 });
+    const s = await w.session.command(workflowId, t1.leaseToken, {
+      kind: 'sleep',
+      stepId: '0',
+      name: 'sleep',
+      durationMs: 2000,
+    });
     expect(s.step).toMatchObject({ status: 'waiting', wakeAt: clock.t + 2000 });
     await w.session.command(workflowId, t1.leaseToken, { kind: 'suspend' });
     clock.advance(1999);
@@ -189,7 +197,13 @@ describe('workflow engine', () => {
     const { workflowId } = await engine.startWorkflow({ type: 'p', input: '[]' });
     const t = await w.next();
     if (t.kind !== 'run') throw new Error('expected run');
-    await w.session.command(workflowId, t.leaseToken, { kind: 'child', stepId: '0', name: 'c', childType: 'c', childInput: '[]' });
+    await w.session.command(workflowId, t.leaseToken, {
+      kind: 'child',
+      stepId: '0',
+      name: 'c',
+      childType: 'c',
+      childInput: '[]',
+    });
     const childTask = await w.next();
     const rec = await engine.cancel(workflowId, 'user asked');
     expect(rec.state).toBe('CANCELLED');

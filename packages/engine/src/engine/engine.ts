@@ -402,7 +402,10 @@ class WorkflowEngine implements Engine {
     }
   }
 
-  private async recordStep(run: Run, cmd: Extract<WorkerCommand, { status: 'completed' | 'failed' }>): Promise<CommandResult> {
+  private async recordStep(
+    run: Run,
+    cmd: Extract<WorkerCommand, { status: 'completed' | 'failed' }>,
+  ): Promise<CommandResult> {
     if (!STEP_KINDS.has(cmd.kind)) throw new TerminalError('AETHER_E_INVALID_ARGUMENT', `bad step kind ${cmd.kind}`);
     const existing = this.checkReplay(run, cmd.stepId, cmd.name, cmd.kind);
     if (existing) return { step: existing, cancelled: false };
@@ -567,7 +570,9 @@ class WorkflowEngine implements Engine {
     const lease = run.lease;
     this.release(run);
     this.timers.removeWorkflow(rec.id);
-    const batch = this.withRow(run, [this.action(rec.id, action, now, outcome.error ? { code: outcome.error.code } : {})]);
+    const batch = this.withRow(run, [
+      this.action(rec.id, action, now, outcome.error ? { code: outcome.error.code } : {}),
+    ]);
 
     const parent = rec.parentId !== undefined ? this.active.get(rec.parentId) : undefined;
     const parentStep = parent && rec.parentStepId !== undefined ? parent.steps.get(rec.parentStepId) : undefined;
@@ -592,7 +597,12 @@ class WorkflowEngine implements Engine {
     this.emit({ type: 'workflow.state', workflow: { ...rec } });
     if (state === 'CANCELLED' && lease) {
       try {
-        lease.worker.onTask({ kind: 'cancel', workflowId: rec.id, leaseToken: lease.token, reason: rec.error?.message ?? '' });
+        lease.worker.onTask({
+          kind: 'cancel',
+          workflowId: rec.id,
+          leaseToken: lease.token,
+          reason: rec.error?.message ?? '',
+        });
       } catch {
         // the worker's transport is gone; its lease is released anyway
       }
@@ -609,7 +619,8 @@ class WorkflowEngine implements Engine {
     }
     if (state === 'CANCELLED') {
       for (const s of run.steps.values()) {
-        const child = s.kind === 'child' && s.status === 'waiting' && s.childId ? this.active.get(s.childId) : undefined;
+        const child =
+          s.kind === 'child' && s.status === 'waiting' && s.childId ? this.active.get(s.childId) : undefined;
         if (child) await this.cancel(child.rec.id, `parent ${rec.id} cancelled`).catch(() => {});
       }
     }
@@ -639,7 +650,12 @@ class WorkflowEngine implements Engine {
       throw new TerminalError(
         'AETHER_E_WF_NON_DETERMINISM',
         `non-determinism in workflow ${run.rec.id} at position ${stepId}: the journal recorded ${existing.kind} "${existing.name}" but the run met ${kind} "${name}"`,
-        { workflowId: run.rec.id, position: stepId, recorded: `${existing.kind} "${existing.name}"`, met: `${kind} "${name}"` },
+        {
+          workflowId: run.rec.id,
+          position: stepId,
+          recorded: `${existing.kind} "${existing.name}"`,
+          met: `${kind} "${name}"`,
+        },
       );
     }
     return existing;

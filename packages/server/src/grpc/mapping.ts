@@ -2,7 +2,7 @@
  * Conversions between engine records and the gRPC messages of
  * proto/aether/v1, and between AetherErrors and gRPC status errors.
  */
-import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { toAetherError, proto, type StepRecord, type StoredError, type WorkflowRecord } from '@aether/core';
 import type { WorkerTask } from '@aether/engine';
 
@@ -107,10 +107,13 @@ export function toServiceError(err: unknown): Partial<ServiceError> {
   const metadata = new Metadata();
   metadata.set('aether-error-code', e.code);
   if (Object.keys(e.details).length > 0) metadata.set('aether-error-details', asciiJson(e.details));
-  return { code: e.grpcStatus as status, details: e.message, metadata };
+  return { code: e.grpcStatus, details: e.message, metadata };
 }
 
 /** JSON with non-ASCII characters escaped, as gRPC metadata values must be ASCII. */
 function asciiJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }

@@ -89,7 +89,11 @@ export function createGrpcServer(options: GrpcServerOptions): AetherGrpcServer {
 
   const client: proto.ClientServiceServer = {
     startWorkflow: unary<proto.StartWorkflowRequest, proto.StartWorkflowResponse>(async (req) => {
-      const r = await engine.startWorkflow({ type: req.workflowType, input: req.inputJson, workflowId: req.workflowId });
+      const r = await engine.startWorkflow({
+        type: req.workflowType,
+        input: req.inputJson,
+        workflowId: req.workflowId,
+      });
       return { workflowId: r.workflowId, alreadyStarted: r.alreadyStarted, state: r.state };
     }),
     getWorkflowStatus: unary<proto.GetStatusRequest, proto.WorkflowStatus>(async (req) => {
@@ -102,7 +106,11 @@ export function createGrpcServer(options: GrpcServerOptions): AetherGrpcServer {
         requireId(req.workflowId);
         const deadline = call.getDeadline();
         const remaining =
-          deadline instanceof Date ? deadline.getTime() - Date.now() : Number.isFinite(deadline) ? deadline - Date.now() : 0;
+          deadline instanceof Date
+            ? deadline.getTime() - Date.now()
+            : Number.isFinite(deadline)
+              ? deadline - Date.now()
+              : 0;
         const limits = [req.timeoutMs, remaining > 0 ? remaining : 0].filter((n) => n > 0);
         const o = await engine.awaitResult(req.workflowId, limits.length > 0 ? Math.min(...limits) : undefined);
         return {
@@ -139,7 +147,10 @@ export function createGrpcServer(options: GrpcServerOptions): AetherGrpcServer {
         authorize(call);
         const reg = registrations.get(call.request.workerId);
         if (!reg) {
-          throw aetherError('AETHER_E_WORKER_NOT_REGISTERED', `call Register before PollTasks (worker ${call.request.workerId})`);
+          throw aetherError(
+            'AETHER_E_WORKER_NOT_REGISTERED',
+            `call Register before PollTasks (worker ${call.request.workerId})`,
+          );
         }
         const workerId = call.request.workerId;
         let open = true;
@@ -285,7 +296,10 @@ function toCommand(req: proto.CompleteStepRequest): WorkerCommand {
         name: req.name,
         status: req.status,
         result: req.status === 'completed' ? req.resultJson : undefined,
-        error: req.status === 'failed' ? (storedError(req.error) ?? { code: 'AETHER_E_STEP_FAILED', message: 'step failed' }) : undefined,
+        error:
+          req.status === 'failed'
+            ? (storedError(req.error) ?? { code: 'AETHER_E_STEP_FAILED', message: 'step failed' })
+            : undefined,
         attempts: req.attempts || 1,
         startedAt: req.startedAtMs || Date.now(),
       };
@@ -294,7 +308,13 @@ function toCommand(req: proto.CompleteStepRequest): WorkerCommand {
       return { kind: 'sleep', stepId: req.stepId, name: req.name || 'sleep', durationMs: req.durationMs };
     case 'child':
       if (!req.childType) throw new TerminalError('AETHER_E_INVALID_ARGUMENT', 'child_type is required');
-      return { kind: 'child', stepId: req.stepId, name: req.name || req.childType, childType: req.childType, childInput: req.childInputJson };
+      return {
+        kind: 'child',
+        stepId: req.stepId,
+        name: req.name || req.childType,
+        childType: req.childType,
+        childInput: req.childInputJson,
+      };
     case 'workflow_completed':
       return { kind: 'workflow_completed', result: req.resultJson };
     case 'workflow_failed':
@@ -308,4 +328,3 @@ function toCommand(req: proto.CompleteStepRequest): WorkerCommand {
       throw new TerminalError('AETHER_E_INVALID_ARGUMENT', `unknown command kind "${req.kind}"`);
   }
 }
-
