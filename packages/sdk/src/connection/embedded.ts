@@ -169,7 +169,7 @@ export class EmbeddedConnection implements Connection {
 
   private holdProcess(delta: number): void {
     this.awaiting += delta;
-    if (this.awaiting > 0 && this.keepAlive === undefined) {
+    if (this.awaiting > 0 && this.keepAlive === undefined && !this.closed) {
       this.keepAlive = setInterval(() => {}, 1 << 30);
     } else if (this.awaiting === 0 && this.keepAlive !== undefined) {
       clearInterval(this.keepAlive);
@@ -206,6 +206,8 @@ export class EmbeddedConnection implements Connection {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.keepAlive !== undefined) clearInterval(this.keepAlive);
+    this.keepAlive = undefined;
     for (const link of this.links) await link.close();
     this.links.clear();
     if (this.loading === undefined) return;

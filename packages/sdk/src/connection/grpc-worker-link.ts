@@ -6,6 +6,7 @@
  * exponential backoff.
  */
 import { AetherError, type proto } from '@aether/core';
+import { isUnavailable } from '../errors.js';
 import { completeStepRequest, stepRecordFromInfo, taskFromProto } from './grpc-mapping.js';
 import { RPC } from './grpc-methods.js';
 import type { ServerStream } from './grpc-session.js';
@@ -87,7 +88,11 @@ export class GrpcWorkerLink implements WorkerLink {
       if (this.closed) return;
       this.register().then(
         () => this.openStream(),
-        () => this.scheduleReconnect(),
+        (error: unknown) => {
+          if (!isUnavailable(error))
+            this.options.warn?.(`worker ${this.options.workerId}: registering again failed`, error);
+          this.scheduleReconnect();
+        },
       );
     }, wait);
   }

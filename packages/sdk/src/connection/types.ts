@@ -111,6 +111,8 @@ export interface WorkerLinkOptions {
    * restarted, engine dropped the worker). The link reconnects by itself.
    */
   onReset: (reason: string) => void;
+  /** Reports trouble the link recovers from by itself but a user should hear of (a refused re-registration). */
+  warn?: ((message: string, error?: unknown) => void) | undefined;
 }
 
 /** A registered worker's side of a connection. */

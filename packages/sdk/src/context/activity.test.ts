@@ -15,13 +15,13 @@ afterEach(() => {
 function runActivity(fn: (a: ActivityContext) => unknown, options?: ActivityOptions) {
   const h = new Harness();
   const outcome: { value?: unknown; error?: unknown } = {};
-  h.start((async (ctx: WorkflowContext) => {
+  h.start(async (ctx: WorkflowContext) => {
     try {
       outcome.value = await ctx.activity('charge', fn, options);
     } catch (e) {
       outcome.error = e;
     }
-  }) as never);
+  });
   return { h, outcome };
 }
 
@@ -190,9 +190,9 @@ describe('activity replay and cancellation', () => {
     const fn = vi.fn(() => 'live');
     let value: unknown;
     h.start(
-      (async (ctx: WorkflowContext) => {
+      async (ctx: WorkflowContext) => {
         value = await ctx.activity('charge', fn);
-      }) as never,
+      },
       { journal: [completed('0', 'charge', 'recorded', 'activity')] },
     );
     await vi.runAllTimersAsync();

@@ -11,7 +11,7 @@ async function delay(n: number): Promise<void> {
 /** Step name -> step id, for a workflow whose branch bodies finish after the given delays. */
 async function idsWith(delays: number[]): Promise<{ ids: Record<string, string>; order: string[] }> {
   const h = new Harness();
-  h.start((async (ctx: WorkflowContext) => {
+  h.start(async (ctx: WorkflowContext) => {
     await ctx.step('first', () => 0);
     await ctx.parallel(
       delays.map((ms, i) => async () => {
@@ -24,7 +24,7 @@ async function idsWith(delays: number[]): Promise<{ ids: Record<string, string>;
       }),
     );
     await ctx.step('last', () => 0);
-  }) as never);
+  });
   await h.outcome();
   const ids: Record<string, string> = {};
   const order: string[] = [];

@@ -54,6 +54,7 @@ export class Worker implements RunHost {
       maxConcurrency: this.options.maxConcurrency,
       onTask: (task) => this.onTask(task),
       onReset: (reason) => this.abortAll(reason),
+      warn: (message, error) => this.options.logger.warn(message, error),
     });
     if (this.closed) {
       await this.linkValue.close();
