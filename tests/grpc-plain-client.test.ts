@@ -13,7 +13,7 @@ import { ROOT, startAether, type AetherServer } from './support/processes.js';
 
 type Callback<T> = (err: grpc.ServiceError | null, res: T) => void;
 type Unary = (req: object, cb: Callback<any>) => void;
-type AnyClient = grpc.Client & Record<string, Unary & ((req: object) => grpc.ClientReadableStream<any>)>;
+type AnyClient = grpc.Client & { [method: string]: Unary & ((req: object) => grpc.ClientReadableStream<any>) };
 
 const def = protoLoader.loadSync(path.join(ROOT, 'proto/aether/v1/aether.proto'), {
   keepCase: true,
@@ -61,7 +61,7 @@ describe('plain grpc-js client', () => {
       workflow_types: ['double', 'wait-forever'],
       max_concurrency: 4,
     });
-    const stream = workerSvc.PollTasks({ worker_id: 'bare' });
+    const stream = workerSvc.PollTasks!({ worker_id: 'bare' });
     const cancels: string[] = [];
     stream.on('data', (task: any) => {
       if (task.kind === 'cancel') {
@@ -120,7 +120,7 @@ describe('plain grpc-js client', () => {
     expect(again.already_started).toBe(true);
 
     const result = await call<any>(clientSvc, 'AwaitResult', { workflow_id: 'plain-1', timeout_ms: 10_000 });
-    expect(result).toMatchObject({ state: 'COMPLETED' });
+    expect(result, JSON.stringify(result)).toMatchObject({ state: 'COMPLETED' });
     expect(JSON.parse(result.result_json)).toEqual({ doubled: 42 });
 
     const status = await call<any>(clientSvc, 'GetWorkflowStatus', { workflow_id: 'plain-1', include_steps: true });
@@ -144,7 +144,7 @@ describe('plain grpc-js client', () => {
     // list through the admin stream
     const listed: any[] = [];
     await new Promise<void>((resolve, reject) => {
-      const s = adminSvc.ListWorkflows({ workflow_type: 'double' });
+      const s = adminSvc.ListWorkflows!({ workflow_type: 'double' });
       s.on('data', (w: any) => listed.push(w));
       s.on('end', resolve);
       s.on('error', reject);

@@ -270,4 +270,33 @@ describe('workflow engine', () => {
     await w.session.command(t.workflowId, t.leaseToken, { kind: 'workflow_completed', result: '1' });
     expect(w.tasks).toHaveLength(2);
   });
+
+  it('answers awaitResult with the final state while the end of a workflow is being written', async () => {
+    const store = createMemoryStore();
+    let gate: (() => void) | undefined;
+    const gated = {
+      ...store,
+      kind: store.kind,
+      location: store.location,
+      apply: async (batch: Parameters<typeof store.apply>[0]) => {
+        if (batch.some((m) => m.type === 'workflow.put' && m.workflow.state === 'COMPLETED')) {
+          await new Promise<void>((r) => (gate = r));
+        }
+        return store.apply(batch);
+      },
+      getWorkflow: (id: string) => store.getWorkflow(id),
+    };
+    const engine = createEngine({ store: gated, persistence: 'state-action-log', clock: new ManualClock() });
+    await engine.start();
+    const w = worker(engine, 'w', ['t']);
+    const { workflowId } = await engine.startWorkflow({ type: 't', input: '[]' });
+    const t = await w.next();
+    if (t.kind !== 'run') throw new Error('expected run');
+    const done = w.session.command(workflowId, t.leaseToken, { kind: 'workflow_completed', result: '7' });
+    while (!gate) await new Promise((r) => setImmediate(r));
+    const waiting = engine.awaitResult(workflowId);
+    gate();
+    await done;
+    await expect(waiting).resolves.toMatchObject({ state: 'COMPLETED', result: '7' });
+  });
 });

@@ -62,6 +62,8 @@ class WorkflowEngine implements Engine {
   readonly limits: Engine['limits'];
   private readonly db: Persistence;
   private readonly active = new Map<string, Run>();
+  /** Runs whose end is being written: out of `active`, not yet readable from the store. */
+  private readonly ending = new Map<string, Run>();
   private readonly pool = new WorkerPool();
   private readonly timers: TimerQueue;
   private readonly waiters = new Map<string, Set<(o: WorkflowOutcome) => void>>();
@@ -151,7 +153,7 @@ class WorkflowEngine implements Engine {
     const id = options.workflowId !== undefined && options.workflowId !== '' ? options.workflowId : this.opts.newId();
     if (id.length > 512) throw new TerminalError('AETHER_E_INVALID_ARGUMENT', 'workflow id longer than 512 characters');
 
-    const existing = this.active.get(id);
+    const existing = this.active.get(id) ?? this.ending.get(id);
     if (existing) return { workflowId: id, alreadyStarted: true, state: existing.rec.state };
     const inProgress = this.starting.get(id);
     if (inProgress) return inProgress.then((r) => ({ ...r, alreadyStarted: true }));
@@ -186,7 +188,7 @@ class WorkflowEngine implements Engine {
   }
 
   async getWorkflow(id: string): Promise<WorkflowRecord> {
-    const run = this.active.get(id);
+    const run = this.active.get(id) ?? this.ending.get(id);
     if (run) return { ...run.rec };
     const rec = await this.db.getWorkflow(id);
     if (!rec) throw notFound(id);
@@ -210,13 +212,13 @@ class WorkflowEngine implements Engine {
   }
 
   async awaitResult(id: string, timeoutMs?: number): Promise<WorkflowOutcome> {
-    const run = this.active.get(id);
+    const run = this.active.get(id) ?? this.ending.get(id);
     if (!run) {
       const rec = await this.db.getWorkflow(id);
       if (!rec) throw notFound(id);
       // It may have been started meanwhile by a concurrent start.
-      const again = this.active.get(id);
-      if (!again || isTerminal(rec.state)) return outcomeOf(rec);
+      const again = this.active.get(id) ?? this.ending.get(id);
+      if (!again) return outcomeOf(rec);
       return this.waitFor(again, timeoutMs);
     }
     return this.waitFor(run, timeoutMs);
@@ -565,8 +567,9 @@ class WorkflowEngine implements Engine {
     rec.completedAt = now;
     rec.wakeAt = undefined;
     run.dirty = true;
-    // Leave memory first so concurrent commands see the end at once.
+    // Leave `active` first so concurrent commands see the end at once.
     this.active.delete(rec.id);
+    this.ending.set(rec.id, run);
     const lease = run.lease;
     this.release(run);
     this.timers.removeWorkflow(rec.id);
@@ -590,6 +593,8 @@ class WorkflowEngine implements Engine {
     } catch (err) {
       this.opts.logger.error({ err, workflowId: rec.id }, 'could not record the end of a workflow');
       throw err;
+    } finally {
+      this.ending.delete(rec.id);
     }
     if (state === 'COMPLETED') this.counters.completed++;
     else if (state === 'FAILED') this.counters.failed++;
