@@ -1,3 +1,4 @@
+/** What JSON cannot give back faithfully is rejected with AETHER_E_WF_INPUT_NOT_SERIALIZABLE. */
 import { describe, expect, it } from 'vitest';
 import { TerminalError, type AetherError } from '@aether/core';
 import { argsToJson, fromJson, toJson } from './serialize.js';

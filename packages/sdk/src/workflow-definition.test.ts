@@ -1,3 +1,4 @@
+/** Starting workflows: argument checks, generated ids, trailing start options and withOptions. */
 import { describe, expect, it } from 'vitest';
 import { TerminalError, type AetherError } from '@aether/core';
 import type { WorkflowContext } from './context/types.js';

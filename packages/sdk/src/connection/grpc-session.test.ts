@@ -31,14 +31,14 @@ async function serve(handlers: Handlers, port = 0): Promise<number> {
     awaitResult: unimplemented,
     cancelWorkflow: unimplemented,
     ...handlers,
-  } as proto.ClientServiceServer);
+  });
   server.addService(proto.WorkerServiceService, {
     register: unimplemented,
     pollTasks: (call: ServerWritableStream<proto.PollRequest, proto.Task>) => call.end(),
     completeStep: unimplemented,
     heartbeat: unimplemented,
     ...handlers,
-  } as proto.WorkerServiceServer);
+  });
   const bound = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
   );

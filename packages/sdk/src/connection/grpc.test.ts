@@ -1,3 +1,4 @@
+/** serverUrl parsing, gRPC error mapping and proto <-> connection type conversions. */
 import { describe, expect, it } from 'vitest';
 import { status } from '@grpc/grpc-js';
 import { RetryableError, TerminalError } from '@aether/core';

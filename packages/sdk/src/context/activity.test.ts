@@ -1,3 +1,4 @@
+/** Activities: retries with backoff, non-retryable errors, timeouts and heartbeat timeouts (fake timers). */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RetryableError, TerminalError, type AetherError } from '@aether/core';
 import type { ActivityContext, ActivityOptions, WorkflowContext } from './types.js';

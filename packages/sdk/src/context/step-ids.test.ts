@@ -1,3 +1,4 @@
+/** Step ids: top-level numbering and parallel branch prefixes, independent of completion order. */
 import { describe, expect, it } from 'vitest';
 import type { WorkflowContext } from './types.js';
 import { Harness } from '../test-support/fake-link.js';

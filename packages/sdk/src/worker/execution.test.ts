@@ -1,3 +1,4 @@
+/** One run over a fake link: live steps, replay, non-determinism, suspension, cancellation and lost leases. */
 import { describe, expect, it } from 'vitest';
 import { AetherError, TerminalError } from '@aether/core';
 import type { WorkflowContext } from '../context/types.js';
