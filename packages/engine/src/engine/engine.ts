@@ -9,7 +9,6 @@ import {
   TerminalError,
   aetherError,
   assertTransition,
-  isTerminal,
   type ActionRecord,
   type StepRecord,
   type StoredError,
