@@ -4,6 +4,7 @@
  * in trailing metadata (`aether-error-code`, `aether-error-details`).
  */
 import { timingSafeEqual } from 'node:crypto';
+import type { Server as NetServer, Socket } from 'node:net';
 import {
   Server,
   ServerCredentials,
@@ -256,6 +257,7 @@ export function createGrpcServer(options: GrpcServerOptions): AetherGrpcServer {
             );
             return;
           }
+          disableNagle(server);
           resolve(bound);
         });
       });
@@ -328,3 +330,21 @@ function toCommand(req: proto.CompleteStepRequest): WorkerCommand {
       throw new TerminalError('AETHER_E_INVALID_ARGUMENT', `unknown command kind "${req.kind}"`);
   }
 }
+
+/**
+ * grpc-js leaves Nagle's algorithm on for accepted sockets; with many small
+ * concurrent responses that stalls on delayed ACKs (~40 ms each). Measured
+ * here: 3-step workflows at 50 callers went from ~450/s to several thousand/s.
+ * grpc-js has no option for it, so reach its HTTP/2 servers after binding.
+ */
+function disableNagle(server: Server): void {
+  const internal = (server as unknown as { http2Servers?: Map<NetServer, unknown> }).http2Servers;
+  if (!(internal instanceof Map)) return;
+  for (const s of internal.keys()) {
+    if (tuned.has(s)) continue;
+    tuned.add(s);
+    s.on('connection', (socket: Socket) => socket.setNoDelay(true));
+  }
+}
+
+const tuned = new WeakSet<NetServer>();
