@@ -45,7 +45,9 @@ export class Execution {
   readonly workflowType: string;
   readonly leaseToken: string;
   readonly attempt: number;
-  readonly controller = new AbortController();
+  /** Created on first use: most runs never look at their signal. */
+  private controller: AbortController | undefined;
+  private abortReason: AetherError | undefined;
   readonly ctx: RunContext;
   /** The frame of step and activity bodies (no scope: no ctx calls there). */
   readonly bodyFrame: WorkflowFrame;
@@ -70,7 +72,13 @@ export class Execution {
     for (const record of task.journal) this.journal.set(record.stepId, record);
     this.ctx = new RunContext(this);
     this.bodyFrame = { run: this, scope: null };
-    this.stepArg = { signal: this.controller.signal, attempt: 1 };
+    const signalOf = (): AbortSignal => this.signal;
+    this.stepArg = {
+      get signal(): AbortSignal {
+        return signalOf();
+      },
+      attempt: 1,
+    };
   }
 
   /** Whether ctx calls may still do anything. */
@@ -79,6 +87,10 @@ export class Execution {
   }
 
   get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.abortReason !== undefined) this.controller.abort(this.abortReason);
+    }
     return this.controller.signal;
   }
 
@@ -388,7 +400,8 @@ export class Execution {
   abort(reason: AetherError): void {
     if (this.state === 'done') return;
     this.close();
-    this.controller.abort(reason);
+    this.abortReason = reason;
+    this.controller?.abort(reason);
   }
 
   private close(): void {
