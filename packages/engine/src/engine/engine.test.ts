@@ -299,4 +299,14 @@ describe('workflow engine', () => {
     await done;
     await expect(waiting).resolves.toMatchObject({ state: 'COMPLETED', result: '7' });
   });
+
+  it('lists a dispatched workflow as RUNNING before its row is written again', async () => {
+    const { engine } = await setup();
+    const w = worker(engine, 'w', ['t']);
+    const { workflowId } = await engine.startWorkflow({ type: 't', input: '[]' });
+    await w.next();
+    expect((await engine.getWorkflow(workflowId)).state).toBe('RUNNING');
+    const page = await engine.listWorkflows({});
+    expect(page.items.map((x) => [x.id, x.state])).toEqual([[workflowId, 'RUNNING']]);
+  });
 });

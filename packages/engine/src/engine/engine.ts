@@ -206,8 +206,15 @@ class WorkflowEngine implements Engine {
     return this.db.listActions(id);
   }
 
-  listWorkflows(filter: WorkflowFilter): Promise<WorkflowPage> {
-    return this.db.listWorkflows(filter);
+  async listWorkflows(filter: WorkflowFilter): Promise<WorkflowPage> {
+    const page = await this.db.listWorkflows(filter);
+    // Rows of running workflows are written lazily (with their next step), so
+    // the in-memory record is the fresher one.
+    const items = page.items.map((w) => {
+      const run = this.active.get(w.id) ?? this.ending.get(w.id);
+      return run ? { ...run.rec } : w;
+    });
+    return { ...page, items };
   }
 
   async awaitResult(id: string, timeoutMs?: number): Promise<WorkflowOutcome> {
