@@ -127,6 +127,16 @@ describe('plain grpc-js client', () => {
     expect(status).toMatchObject({ workflow_type: 'double', state: 'COMPLETED', input_json: '[21]' });
     expect(status.steps.map((s: any) => [s.name, s.status, s.result_json])).toEqual([['double', 'completed', '42']]);
 
+    // start and wait in one call
+    const oneTrip = await call<any>(clientSvc, 'StartWorkflow', {
+      workflow_type: 'double',
+      input_json: '[5]',
+      workflow_id: 'plain-3',
+      wait_ms: 10_000,
+    });
+    expect(oneTrip).toMatchObject({ workflow_id: 'plain-3', result: { state: 'COMPLETED' } });
+    expect(JSON.parse(oneTrip.result.result_json)).toEqual({ doubled: 10 });
+
     // cancel a sleeping workflow
     await call(clientSvc, 'StartWorkflow', { workflow_type: 'wait-forever', input_json: '[]', workflow_id: 'plain-2' });
     const sleeping = await waitForState('plain-2', (s) => s.steps.some((x: any) => x.status === 'waiting'));
@@ -149,7 +159,7 @@ describe('plain grpc-js client', () => {
       s.on('end', resolve);
       s.on('error', reject);
     });
-    expect(listed.map((w) => w.workflow_id)).toEqual(['plain-1']);
+    expect(listed.map((w) => w.workflow_id).sort()).toEqual(['plain-1', 'plain-3']);
     const metrics = await call<any>(adminSvc, 'GetMetrics', {});
     expect(metrics.workflows_completed).toBeGreaterThanOrEqual(1);
     stream.cancel();

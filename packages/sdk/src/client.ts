@@ -10,7 +10,7 @@ import { EmbeddedConnection } from './connection/embedded.js';
 import { GrpcConnection } from './connection/grpc.js';
 import type { Connection, WorkflowSummaryRecord } from './connection/types.js';
 import type { WorkflowContext } from './context/types.js';
-import { Handle, awaitWorkflowResult, type WorkflowHandle } from './handle.js';
+import { Handle, awaitWorkflowResult, startAndAwaitResult, type WorkflowHandle } from './handle.js';
 import { Worker, type WorkerLogger } from './worker/worker.js';
 import type { WorkflowFunction } from './worker/execution.js';
 import { Workflow, type StartBackend, type WorkflowDefinition } from './workflow-definition.js';
@@ -118,6 +118,7 @@ export class AetherClient {
       start: async (type, input, workflowId) =>
         (await connection.startWorkflow({ type, input, workflowId })).workflowId,
       result: (workflowId) => awaitWorkflowResult(connection, workflowId),
+      startAndWait: (type, input, workflowId) => startAndAwaitResult(connection, { type, input, workflowId }),
     };
   }
 

@@ -6,7 +6,7 @@ import type { StepKind, StepStatus, StoredError, WorkflowState } from '@aether/c
 import { isTerminal } from '@aether/core';
 import { outcomeError } from './errors.js';
 import { fromJson } from './serialize.js';
-import type { Connection, WorkflowDescription } from './connection/types.js';
+import type { Connection, Outcome, WorkflowDescription } from './connection/types.js';
 
 /** How long one AwaitResult long poll waits before asking again. */
 const AWAIT_POLL_MS = 20_000;
@@ -107,10 +107,23 @@ function toStatusInfo(d: WorkflowDescription): WorkflowStatusInfo {
 export async function awaitWorkflowResult(connection: Connection, workflowId: string): Promise<unknown> {
   for (;;) {
     const outcome = await connection.awaitResult(workflowId, AWAIT_POLL_MS);
-    if (!isTerminal(outcome.state)) continue;
-    if (outcome.state === 'COMPLETED') return fromJson(outcome.result);
-    throw outcomeError(workflowId, outcome.state, outcome.error);
+    if (isTerminal(outcome.state)) return settle(outcome);
   }
+}
+
+/** Starts a workflow and waits for its result, in one round trip when the server can. */
+export async function startAndAwaitResult(
+  connection: Connection,
+  request: { type: string; input: string; workflowId: string },
+): Promise<unknown> {
+  const started = await connection.startWorkflow({ ...request, waitMs: AWAIT_POLL_MS });
+  if (started.outcome && isTerminal(started.outcome.state)) return settle(started.outcome);
+  return awaitWorkflowResult(connection, started.workflowId);
+}
+
+function settle(outcome: Outcome): unknown {
+  if (outcome.state === 'COMPLETED') return fromJson(outcome.result);
+  throw outcomeError(outcome.workflowId, outcome.state, outcome.error);
 }
 
 export class Handle<R> implements WorkflowHandle<R> {

@@ -12,6 +12,10 @@ function backend() {
       return Promise.resolve(workflowId);
     },
     result: (id) => Promise.resolve(`result of ${id}`),
+    startAndWait: (type, input, workflowId) => {
+      starts.push({ type, input, workflowId });
+      return Promise.resolve(`result of ${workflowId}`);
+    },
   };
   return { b, starts };
 }

@@ -47,6 +47,8 @@ export interface StartBackend {
   start(type: string, input: string, workflowId: string): Promise<string>;
   /** Waits for the workflow's result. */
   result(workflowId: string): Promise<unknown>;
+  /** Starts and waits in one go (one round trip over gRPC). */
+  startAndWait(type: string, input: string, workflowId: string): Promise<unknown>;
 }
 
 const START_OPTION_KEYS: ReadonlySet<string> = new Set(['workflowId']);
@@ -139,6 +141,13 @@ export class Workflow<A extends unknown[], R> implements WorkflowDefinition<A, R
       // Inside a workflow: a durable child (its id is chosen by the engine).
       return frame.run.ctx.child(this, args as A);
     }
-    return this.startWith(args, options).then((id) => this.backend.result(id) as Promise<R>);
+    let input: string;
+    try {
+      checkOptions(options);
+      input = argsToJson(args, `the arguments of workflow '${this.name}'`);
+    } catch (error) {
+      return rejected(error);
+    }
+    return this.backend.startAndWait(this.name, input, options.workflowId ?? randomUUID()) as Promise<R>;
   }
 }

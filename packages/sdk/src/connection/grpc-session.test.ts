@@ -79,12 +79,17 @@ describe('unary calls', () => {
     const port = await serve({
       startWorkflow: (call: ServerUnaryCall<proto.StartWorkflowRequest, proto.StartWorkflowResponse>, cb) => {
         auth = call.metadata.get('authorization')[0];
-        cb(null, { workflowId: call.request.workflowId, alreadyStarted: false, state: call.request.inputJson });
+        cb(null, {
+          workflowId: call.request.workflowId,
+          alreadyStarted: false,
+          state: call.request.inputJson,
+          result: undefined,
+        });
       },
     });
     const t = transport(port, { token: 't0k' });
-    const r = await t.call(RPC.startWorkflow, { workflowType: 'x', inputJson: '["é"]', workflowId: 'id-1' });
-    expect(r).toEqual({ workflowId: 'id-1', alreadyStarted: false, state: '["é"]' });
+    const r = await t.call(RPC.startWorkflow, { workflowType: 'x', inputJson: '["é"]', workflowId: 'id-1', waitMs: 0 });
+    expect(r).toEqual({ workflowId: 'id-1', alreadyStarted: false, state: '["é"]', result: undefined });
     expect(auth).toBe('Bearer t0k');
   });
 
@@ -161,7 +166,7 @@ describe('unary calls', () => {
     const port = await serve({});
     const big = 'x'.repeat(17 * 1024 * 1024);
     const error = (await transport(port)
-      .call(RPC.startWorkflow, { workflowType: 't', inputJson: big, workflowId: 'w' })
+      .call(RPC.startWorkflow, { workflowType: 't', inputJson: big, workflowId: 'w', waitMs: 0 })
       .catch((e: unknown) => e)) as AetherError;
     expect(error.code).toBe('AETHER_E_PAYLOAD_TOO_LARGE');
   });

@@ -4,7 +4,7 @@
  * (start with a workflow id, status, await, cancel, list) survive a server
  * restart by retrying while the server is unavailable.
  */
-import { AetherError, type WorkflowFilter, type WorkflowState } from '@aether/core';
+import { AetherError, type WorkflowFilter, type WorkflowState, type proto } from '@aether/core';
 import { isUnavailable } from '../errors.js';
 import { descriptionFromStatus, stateFromWire, storedErrorFromInfo } from './grpc-mapping.js';
 import { RPC } from './grpc-methods.js';
@@ -42,14 +42,18 @@ export class GrpcConnection implements Connection {
 
   startWorkflow(request: StartRequest): Promise<StartResponse> {
     const t = this.transport;
-    const message = { workflowType: request.type, inputJson: request.input, workflowId: request.workflowId };
+    const waitMs = request.waitMs ?? 0;
+    const message = { workflowType: request.type, inputJson: request.input, workflowId: request.workflowId, waitMs };
+    const deadline = waitMs > 0 ? waitMs + AWAIT_DEADLINE_SLACK_MS : undefined;
     return t.retrying(async () => {
-      const response = await t.call(RPC.startWorkflow, message);
-      return {
+      const response = await t.call(RPC.startWorkflow, message, deadline);
+      const out: StartResponse = {
         workflowId: response.workflowId,
         alreadyStarted: response.alreadyStarted,
         state: stateFromWire(response.state),
       };
+      if (response.result) out.outcome = outcomeFromResult(response.result, response.workflowId);
+      return out;
     });
   }
 
@@ -65,12 +69,7 @@ export class GrpcConnection implements Connection {
     const deadline = timeoutMs > 0 ? timeoutMs + AWAIT_DEADLINE_SLACK_MS : UNBOUNDED_AWAIT_MS;
     return t.retrying(
       async () => {
-        const result = await t.call(RPC.awaitResult, { workflowId, timeoutMs }, deadline);
-        const outcome: Outcome = { workflowId: result.workflowId || workflowId, state: stateFromWire(result.state) };
-        if (outcome.state === 'COMPLETED') outcome.result = result.resultJson;
-        const error = storedErrorFromInfo(result.error);
-        if (error) outcome.error = error;
-        return outcome;
+        return outcomeFromResult(await t.call(RPC.awaitResult, { workflowId, timeoutMs }, deadline), workflowId);
       },
       t.unavailableRetryMs,
       isRetryableAwait,
@@ -136,4 +135,12 @@ export class GrpcConnection implements Connection {
     this.links.clear();
     this.transport.close();
   }
+}
+
+function outcomeFromResult(result: proto.WorkflowResult, workflowId: string): Outcome {
+  const outcome: Outcome = { workflowId: result.workflowId || workflowId, state: stateFromWire(result.state) };
+  if (outcome.state === 'COMPLETED') outcome.result = result.resultJson;
+  const error = storedErrorFromInfo(result.error);
+  if (error) outcome.error = error;
+  return outcome;
 }

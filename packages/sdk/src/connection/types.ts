@@ -56,12 +56,16 @@ export interface StartRequest {
   input: string;
   /** Idempotency key (the SDK always sends one). */
   workflowId: string;
+  /** When > 0, the server also waits up to this long for the outcome (one round trip). */
+  waitMs?: number | undefined;
 }
 
 export interface StartResponse {
   workflowId: string;
   alreadyStarted: boolean;
   state: WorkflowState;
+  /** With `waitMs`: the outcome, or the current state when the wait ran out. */
+  outcome?: Outcome | undefined;
 }
 
 /** A workflow's outcome, or its current state when an await timed out. */

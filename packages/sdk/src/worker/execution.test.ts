@@ -276,6 +276,7 @@ describe('suspension', () => {
     const child = new Workflow('child-type', async (_ctx: WorkflowContext, _a: number, _b: string) => 0, {
       start: () => Promise.reject(new Error('not used')),
       result: () => Promise.reject(new Error('not used')),
+      startAndWait: () => Promise.reject(new Error('not used')),
     });
     const h = new Harness();
     h.start(wf(async (ctx) => ctx.child(child, [1, 'x'])));
@@ -297,6 +298,7 @@ describe('suspension', () => {
     const processOrder = new Workflow('process-order', async (_ctx: WorkflowContext, id: string) => id, {
       start: (type) => (backendCalls.push(type), Promise.resolve('x')),
       result: () => Promise.resolve('x'),
+      startAndWait: () => Promise.resolve('x'),
     });
     const h = new Harness();
     h.start(
@@ -451,6 +453,7 @@ describe('context', () => {
     const other = new Workflow('other', async (_ctx: WorkflowContext, n: number) => n, {
       start: (type, input, id) => (starts.push([type, input, id]), Promise.resolve(id)),
       result: () => Promise.resolve(0),
+      startAndWait: () => Promise.resolve(0),
     });
     const h = new Harness();
     h.start(wf(async (ctx) => [await ctx.step('x', () => 1), await other.start(7)]));

@@ -14,7 +14,7 @@ import {
   type ServiceError,
 } from '@grpc/grpc-js';
 import { TerminalError, aetherError, proto, isWorkflowState } from '@aether/core';
-import type { Engine, WorkerCommand, WorkerSession } from '@aether/engine';
+import type { Engine, WorkerCommand, WorkerSession, WorkflowOutcome } from '@aether/engine';
 import { errorInfo, stepInfo, storedError, task, toServiceError, workflowInfo, workflowStatus } from './mapping.js';
 
 /** Options of `createGrpcServer`. */
@@ -95,7 +95,14 @@ export function createGrpcServer(options: GrpcServerOptions): AetherGrpcServer {
         input: req.inputJson,
         workflowId: req.workflowId,
       });
-      return { workflowId: r.workflowId, alreadyStarted: r.alreadyStarted, state: r.state };
+      const response: proto.StartWorkflowResponse = {
+        workflowId: r.workflowId,
+        alreadyStarted: r.alreadyStarted,
+        state: r.state,
+        result: undefined,
+      };
+      if (req.waitMs > 0) response.result = workflowResult(await engine.awaitResult(r.workflowId, req.waitMs));
+      return response;
     }),
     getWorkflowStatus: unary<proto.GetStatusRequest, proto.WorkflowStatus>(async (req) => {
       requireId(req.workflowId);
@@ -113,13 +120,9 @@ export function createGrpcServer(options: GrpcServerOptions): AetherGrpcServer {
               ? deadline - Date.now()
               : 0;
         const limits = [req.timeoutMs, remaining > 0 ? remaining : 0].filter((n) => n > 0);
-        const o = await engine.awaitResult(req.workflowId, limits.length > 0 ? Math.min(...limits) : undefined);
-        return {
-          workflowId: o.workflowId,
-          state: o.state,
-          resultJson: o.result ?? '',
-          error: errorInfo(o.error),
-        };
+        return workflowResult(
+          await engine.awaitResult(req.workflowId, limits.length > 0 ? Math.min(...limits) : undefined),
+        );
       })(call, callback);
     },
     cancelWorkflow: unary<proto.CancelRequest, proto.CancelResponse>(async (req) => {
@@ -348,3 +351,7 @@ function disableNagle(server: Server): void {
 }
 
 const tuned = new WeakSet<NetServer>();
+
+function workflowResult(o: WorkflowOutcome): proto.WorkflowResult {
+  return { workflowId: o.workflowId, state: o.state, resultJson: o.result ?? '', error: errorInfo(o.error) };
+}

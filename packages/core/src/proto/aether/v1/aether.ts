@@ -46,6 +46,11 @@ export interface StartWorkflowRequest {
   inputJson: string;
   /** Optional: starting twice with the same id returns the first run. */
   workflowId: string;
+  /**
+   * When > 0, also wait up to this long for the workflow to end and return its
+   * result in the same call (startAndWait in one round trip).
+   */
+  waitMs: number;
 }
 
 export interface StartWorkflowResponse {
@@ -53,6 +58,8 @@ export interface StartWorkflowResponse {
   /** True when a workflow with this id existed already. */
   alreadyStarted: boolean;
   state: string;
+  /** Set when wait_ms > 0: the outcome, or the current state if the wait ran out. */
+  result: WorkflowResult | undefined;
 }
 
 export interface GetStatusRequest {
@@ -346,7 +353,7 @@ export const ErrorInfo: MessageFns<ErrorInfo> = {
 };
 
 function createBaseStartWorkflowRequest(): StartWorkflowRequest {
-  return { workflowType: "", inputJson: "", workflowId: "" };
+  return { workflowType: "", inputJson: "", workflowId: "", waitMs: 0 };
 }
 
 export const StartWorkflowRequest: MessageFns<StartWorkflowRequest> = {
@@ -359,6 +366,9 @@ export const StartWorkflowRequest: MessageFns<StartWorkflowRequest> = {
     }
     if (message.workflowId !== "") {
       writer.uint32(26).string(message.workflowId);
+    }
+    if (message.waitMs !== 0) {
+      writer.uint32(32).uint32(message.waitMs);
     }
     return writer;
   },
@@ -400,6 +410,14 @@ export const StartWorkflowRequest: MessageFns<StartWorkflowRequest> = {
             message.workflowId = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.waitMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -429,6 +447,11 @@ export const StartWorkflowRequest: MessageFns<StartWorkflowRequest> = {
         : isSet(object.workflow_id)
         ? globalThis.String(object.workflow_id)
         : "",
+      waitMs: isSet(object.waitMs)
+        ? globalThis.Number(object.waitMs)
+        : isSet(object.wait_ms)
+        ? globalThis.Number(object.wait_ms)
+        : 0,
     };
   },
 
@@ -443,6 +466,9 @@ export const StartWorkflowRequest: MessageFns<StartWorkflowRequest> = {
     if (message.workflowId !== "") {
       obj.workflowId = message.workflowId;
     }
+    if (message.waitMs !== 0) {
+      obj.waitMs = Math.round(message.waitMs);
+    }
     return obj;
   },
 
@@ -454,12 +480,13 @@ export const StartWorkflowRequest: MessageFns<StartWorkflowRequest> = {
     message.workflowType = object.workflowType ?? "";
     message.inputJson = object.inputJson ?? "";
     message.workflowId = object.workflowId ?? "";
+    message.waitMs = object.waitMs ?? 0;
     return message;
   },
 };
 
 function createBaseStartWorkflowResponse(): StartWorkflowResponse {
-  return { workflowId: "", alreadyStarted: false, state: "" };
+  return { workflowId: "", alreadyStarted: false, state: "", result: undefined };
 }
 
 export const StartWorkflowResponse: MessageFns<StartWorkflowResponse> = {
@@ -472,6 +499,9 @@ export const StartWorkflowResponse: MessageFns<StartWorkflowResponse> = {
     }
     if (message.state !== "") {
       writer.uint32(26).string(message.state);
+    }
+    if (message.result !== undefined) {
+      WorkflowResult.encode(message.result, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -513,6 +543,14 @@ export const StartWorkflowResponse: MessageFns<StartWorkflowResponse> = {
             message.state = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.result = WorkflowResult.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -538,6 +576,7 @@ export const StartWorkflowResponse: MessageFns<StartWorkflowResponse> = {
         ? globalThis.Boolean(object.already_started)
         : false,
       state: isSet(object.state) ? globalThis.String(object.state) : "",
+      result: isSet(object.result) ? WorkflowResult.fromJSON(object.result) : undefined,
     };
   },
 
@@ -552,6 +591,9 @@ export const StartWorkflowResponse: MessageFns<StartWorkflowResponse> = {
     if (message.state !== "") {
       obj.state = message.state;
     }
+    if (message.result !== undefined) {
+      obj.result = WorkflowResult.toJSON(message.result);
+    }
     return obj;
   },
 
@@ -563,6 +605,9 @@ export const StartWorkflowResponse: MessageFns<StartWorkflowResponse> = {
     message.workflowId = object.workflowId ?? "";
     message.alreadyStarted = object.alreadyStarted ?? false;
     message.state = object.state ?? "";
+    message.result = (object.result !== undefined && object.result !== null)
+      ? WorkflowResult.fromPartial(object.result)
+      : undefined;
     return message;
   },
 };
