@@ -33,6 +33,7 @@ export type {
   WorkflowRecord,
   WorkflowState,
 } from './workflow/types.js';
+export type { CommandResult, WorkerCommand, WorkerTask } from './workflow/protocol.js';
 export * as proto from './proto/aether/v1/aether.js';
 export {
   PERSISTENCE_MODES,

@@ -5,6 +5,9 @@
  */
 import type {
   ActionRecord,
+  CommandResult,
+  WorkerCommand,
+  WorkerTask,
   StepKind,
   StepRecord,
   StoredError,
@@ -16,50 +19,6 @@ import type {
 
 /** Persistence tiers of seed 003. */
 export type PersistenceMode = 'memory' | 'snapshot' | 'state-action-log';
-
-/** A task pushed to a worker. */
-export type WorkerTask =
-  | {
-      kind: 'run';
-      workflowId: string;
-      workflowType: string;
-      /** JSON text of the argument array. */
-      input: string;
-      /** Fencing token: every call about this run must carry it. */
-      leaseToken: string;
-      attempt: number;
-      /** Recorded journal entries, in `seq` order. */
-      journal: StepRecord[];
-    }
-  | { kind: 'cancel'; workflowId: string; leaseToken: string; reason: string };
-
-/** What a worker records or asks for while it runs a workflow. */
-export type WorkerCommand =
-  | {
-      kind: 'step' | 'activity' | 'invoke';
-      stepId: string;
-      name: string;
-      status: 'completed' | 'failed';
-      /** JSON text of the result (completed). */
-      result?: string | undefined;
-      error?: StoredError | undefined;
-      attempts: number;
-      startedAt: number;
-    }
-  | { kind: 'sleep'; stepId: string; name: string; durationMs: number }
-  | { kind: 'child'; stepId: string; name: string; childType: string; childInput: string }
-  | { kind: 'workflow_completed'; result: string }
-  | { kind: 'workflow_failed'; error: StoredError }
-  /** Give the workflow back: it waits for a timer or a child. */
-  | { kind: 'suspend' };
-
-/** The engine's answer to a WorkerCommand. */
-export interface CommandResult {
-  /** The journal entry as recorded (for sleep/child/step commands). */
-  step?: StepRecord | undefined;
-  /** True when the workflow was cancelled meanwhile: stop running it. */
-  cancelled: boolean;
-}
 
 /** A connected worker. Created by `engine.connectWorker`. */
 export interface WorkerSession {
@@ -159,4 +118,4 @@ export interface Engine {
   subscribe(listener: (event: EngineEvent) => void): () => void;
 }
 
-export type { StepKind };
+export type { CommandResult, StepKind, WorkerCommand, WorkerTask };
