@@ -117,22 +117,17 @@ export class Workflow<A extends unknown[], R> implements WorkflowDefinition<A, R
   }
 
   private startWith(args: unknown[], options: StartOptions): Promise<string> {
-    let input: string;
-    try {
-      checkOptions(options);
-      input = argsToJson(args, `the arguments of workflow '${this.name}'`);
-    } catch (error) {
-      return rejected(error);
-    }
-    const frame = workflowStorage.getStore();
-    if (frame !== undefined && frame.scope !== null) {
-      return frame.run.ctx.startDetached(
-        this.name,
-        (id) => this.backend.start(this.name, input, id),
-        options.workflowId,
-      );
-    }
-    return this.backend.start(this.name, input, options.workflowId ?? randomUUID());
+    return this.withInput(args, options, (input) => {
+      const frame = workflowStorage.getStore();
+      if (frame !== undefined && frame.scope !== null) {
+        return frame.run.ctx.startDetached(
+          this.name,
+          (id) => this.backend.start(this.name, input, id),
+          options.workflowId,
+        );
+      }
+      return this.backend.start(this.name, input, options.workflowId ?? randomUUID());
+    });
   }
 
   private startAndWaitWith(args: unknown[], options: StartOptions): Promise<R> {
@@ -141,6 +136,15 @@ export class Workflow<A extends unknown[], R> implements WorkflowDefinition<A, R
       // Inside a workflow: a durable child (its id is chosen by the engine).
       return frame.run.ctx.child(this, args as A);
     }
+    return this.withInput(
+      args,
+      options,
+      (input) => this.backend.startAndWait(this.name, input, options.workflowId ?? randomUUID()) as Promise<R>,
+    );
+  }
+
+  /** Checks options and encodes the arguments; a bad one rejects instead of throwing. */
+  private withInput<T>(args: unknown[], options: StartOptions, then: (input: string) => Promise<T>): Promise<T> {
     let input: string;
     try {
       checkOptions(options);
@@ -148,6 +152,6 @@ export class Workflow<A extends unknown[], R> implements WorkflowDefinition<A, R
     } catch (error) {
       return rejected(error);
     }
-    return this.backend.startAndWait(this.name, input, options.workflowId ?? randomUUID()) as Promise<R>;
+    return then(input);
   }
 }
