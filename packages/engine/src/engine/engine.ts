@@ -49,8 +49,6 @@ interface Run {
   wakePending: boolean;
 }
 
-const STEP_KINDS = new Set(['step', 'activity', 'invoke']);
-
 /** Creates the engine. Call `start()` before use. */
 export function createEngine(options: EngineOptions): Engine {
   return new WorkflowEngine(resolveEngineOptions(options));
@@ -259,10 +257,11 @@ class WorkflowEngine implements Engine {
     this.assertRunning();
     const run = this.active.get(id);
     if (!run) {
-      const rec = await this.db.getWorkflow(id);
+      // Not active: ended (or ending), so cancelling is an illegal transition.
+      const rec = this.ending.get(id)?.rec ?? (await this.db.getWorkflow(id));
       if (!rec) throw notFound(id);
       assertTransition(id, rec.state, 'CANCELLED');
-      return rec; // unreachable: non-terminal workflows are always active
+      return rec;
     }
     const error: StoredError = { code: 'AETHER_E_WF_CANCELLED', message: reason };
     await this.finish(run, 'CANCELLED', { error }, 'workflow.cancelled');
@@ -414,7 +413,6 @@ class WorkflowEngine implements Engine {
     run: Run,
     cmd: Extract<WorkerCommand, { status: 'completed' | 'failed' }>,
   ): Promise<CommandResult> {
-    if (!STEP_KINDS.has(cmd.kind)) throw new TerminalError('AETHER_E_INVALID_ARGUMENT', `bad step kind ${cmd.kind}`);
     const existing = this.checkReplay(run, cmd.stepId, cmd.name, cmd.kind);
     if (existing) return { step: existing, cancelled: false };
     if (cmd.result !== undefined) this.checkPayload(cmd.result, `result of step "${cmd.name}"`);
