@@ -3,7 +3,6 @@
  * AdminService) over the engine, with bearer-token auth and Aether error codes
  * in trailing metadata (`aether-error-code`, `aether-error-details`).
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { Server as NetServer, Socket } from 'node:net';
 import {
   Server,
@@ -15,6 +14,7 @@ import {
 } from '@grpc/grpc-js';
 import { TerminalError, aetherError, proto, isWorkflowState } from '@aether/core';
 import type { Engine, WorkerCommand, WorkerSession, WorkflowOutcome } from '@aether/engine';
+import { bearerToken, tokensEqual } from '../auth/bearer.js';
 import { errorInfo, stepInfo, storedError, task, toServiceError, workflowInfo, workflowStatus } from './mapping.js';
 
 /** Options of `createGrpcServer`. */
@@ -54,13 +54,13 @@ export function createGrpcServer(options: GrpcServerOptions): AetherGrpcServer {
   });
   const registrations = new Map<string, Registration>();
   const sessions = new Map<string, WorkerSession>();
-  const expected = options.token ? Buffer.from(`Bearer ${options.token}`) : undefined;
+  const token = options.token;
 
   const authorize = (call: { metadata: { get(key: string): unknown[] } }): void => {
-    if (!expected) return;
-    const got = call.metadata.get('authorization')[0];
-    const buf = Buffer.from(typeof got === 'string' ? got : '');
-    if (buf.length !== expected.length || !timingSafeEqual(buf, expected)) {
+    if (token === undefined || token === '') return;
+    const header = call.metadata.get('authorization')[0];
+    const given = bearerToken(typeof header === 'string' ? header : undefined);
+    if (given === undefined || !tokensEqual(given, token)) {
       throw new TerminalError('AETHER_E_UNAUTHENTICATED', 'missing or wrong bearer token');
     }
   };

@@ -3,30 +3,13 @@
  * route except `/health` needs `Authorization: Bearer <token>`, compared in
  * constant time.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { aetherError } from '@aether/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { bearerToken, tokensEqual } from '../auth/bearer.js';
 import { sendError } from './errors.js';
 
 /** Paths answered without a token (liveness probes must not need secrets). */
 const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/health']);
-
-/**
- * Compares two secrets in constant time. Hashing first gives equal lengths,
- * so neither the content nor the length of the token leaks through timing.
- */
-export function tokensEqual(given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
-}
-
-/** The token of an `Authorization: Bearer <token>` header, if it has one. */
-export function bearerToken(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return match?.[1];
-}
 
 /** Adds an onRequest hook that rejects requests without the bearer token with 401. */
 export function installBearerAuth(app: FastifyInstance, token: string): void {
