@@ -150,6 +150,69 @@ export const ERROR_CATALOGUE = {
   AETHER_E_ACTIVITY_TIMEOUT: { http: 504, grpc: G.DEADLINE_EXCEEDED, disposition: 'retryable' },
   AETHER_E_ACTIVITY_HEARTBEAT_TIMEOUT: { http: 504, grpc: G.DEADLINE_EXCEEDED, disposition: 'retryable' },
   AETHER_E_WORKER_NOT_REGISTERED: { http: 409, grpc: G.FAILED_PRECONDITION, disposition: 'retryable' },
+
+  // functions (registry, WASM runtime)
+  AETHER_E_FN_NOT_FOUND: {
+    http: 404,
+    grpc: G.NOT_FOUND,
+    disposition: 'terminal',
+    hint: 'list deployed functions with GET /api/functions/manifest',
+  },
+  AETHER_E_FN_INVALID: { http: 400, grpc: G.INVALID_ARGUMENT, disposition: 'terminal' },
+  AETHER_E_FN_RUNTIME_UNSUPPORTED: { http: 400, grpc: G.INVALID_ARGUMENT, disposition: 'terminal' },
+  AETHER_E_FN_OVERLOADED: {
+    http: 503,
+    grpc: G.RESOURCE_EXHAUSTED,
+    disposition: 'retryable',
+    hint: 'every worker is busy and the queue is full: retry after the Retry-After delay',
+  },
+  AETHER_E_WASM_INVALID_BASE64: {
+    http: 400,
+    grpc: G.INVALID_ARGUMENT,
+    disposition: 'terminal',
+    hint: 'wasm_b64 must be the module bytes in standard base64, e.g. `base64 -w0 fn.wasm`',
+  },
+  AETHER_E_WASM_INVALID_MODULE: { http: 400, grpc: G.INVALID_ARGUMENT, disposition: 'terminal' },
+  AETHER_E_WASM_NO_START: {
+    http: 400,
+    grpc: G.INVALID_ARGUMENT,
+    disposition: 'terminal',
+    hint: 'build a WASI command module (e.g. `clang --target=wasm32-wasi`), which exports _start',
+  },
+  AETHER_E_WASM_UNSUPPORTED_IMPORT: { http: 400, grpc: G.INVALID_ARGUMENT, disposition: 'terminal' },
+  AETHER_E_WASM_TOO_LARGE: {
+    http: 413,
+    grpc: G.RESOURCE_EXHAUSTED,
+    disposition: 'terminal',
+    hint: 'raise [functions] max_module_size in aether.toml, or strip the module (wasm-strip)',
+  },
+  AETHER_E_WASM_TIMEOUT: {
+    http: 504,
+    grpc: G.DEADLINE_EXCEEDED,
+    disposition: 'retryable',
+    hint: 'the function ran past its exec_timeout and was stopped',
+  },
+  AETHER_E_WASM_MEMORY_LIMIT: {
+    http: 500,
+    grpc: G.RESOURCE_EXHAUSTED,
+    disposition: 'terminal',
+    hint: 'raise the function memory_limit_mb or [functions] memory_limit',
+  },
+  AETHER_E_WASM_TRAP: { http: 500, grpc: G.ABORTED, disposition: 'terminal' },
+  AETHER_E_WASM_EXIT: { http: 500, grpc: G.ABORTED, disposition: 'terminal' },
+  AETHER_E_WASM_OUTPUT_TOO_LARGE: { http: 502, grpc: G.RESOURCE_EXHAUSTED, disposition: 'terminal' },
+  AETHER_E_WASM_WORKER_CRASHED: { http: 500, grpc: G.INTERNAL, disposition: 'retryable' },
+  AETHER_E_WASM_TRANSPORT_CORRUPT: { http: 500, grpc: G.DATA_LOSS, disposition: 'retryable' },
+
+  // edge nodes
+  AETHER_E_NODE_NOT_FOUND: { http: 404, grpc: G.NOT_FOUND, disposition: 'terminal' },
+  AETHER_E_NODE_UNREACHABLE: { http: 502, grpc: G.UNAVAILABLE, disposition: 'retryable' },
+  AETHER_E_CONTROL_PLANE_UNREACHABLE: {
+    http: 502,
+    grpc: G.UNAVAILABLE,
+    disposition: 'retryable',
+    hint: 'check --control-plane and that `aether serve` runs there',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** A stable Aether error code such as `AETHER_E_WF_NOT_FOUND`. */
