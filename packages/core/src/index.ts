@@ -38,6 +38,7 @@ export * as proto from './proto/aether/v1/aether.js';
 export {
   PERSISTENCE_MODES,
   SERVER_CONFIG_DEFAULTS,
+  WASM_TRANSPORTS,
   defaultServerConfig,
   isPersistenceMode,
   parseServerConfig,
@@ -49,3 +50,4 @@ export type {
   ResolvedServerConfig,
   ServerConfigFile,
 } from './config/server-config.js';
+export { durationSchema, parseDuration, parseSize, sizeSchema } from './config/units.js';

@@ -27,7 +27,16 @@ describe('parseServerConfig', () => {
     expect(config.persistence).toEqual({ mode: 'state-action-log', snapshotIntervalMs: 1000 });
     expect(config.metrics).toEqual({ enabled: true, port: undefined });
     expect(config.auth.token).toBeUndefined();
-    expect(config.functions).toEqual({});
+    expect(config.functions).toEqual({
+      execTimeoutMs: 3000,
+      memoryLimitBytes: 16 * 1024 * 1024,
+      cacheSize: 100,
+      maxModuleBytes: 10 * 1024 * 1024,
+      workers: undefined,
+      transport: undefined,
+      maxQueue: 256,
+    });
+    expect(config.edge).toEqual({ nodeTimeoutMs: 30_000, token: undefined });
   });
 
   it("reads seed 003's example file", () => {
@@ -49,7 +58,7 @@ describe('parseServerConfig', () => {
         'token = "s3cret"',
         '',
         '[functions]',
-        'warm_pool_size = 2',
+        'cache_size = 2',
         '[edge]',
         '[cluster]',
       ].join('\n'),
@@ -58,7 +67,77 @@ describe('parseServerConfig', () => {
     expect(config.persistence.mode).toBe('snapshot');
     expect(config.metrics.port).toBe(9090);
     expect(config.auth.token).toBe('s3cret');
-    expect(config.functions).toEqual({ warm_pool_size: 2 });
+    expect(config.functions.cacheSize).toBe(2);
+  });
+
+  it("reads seed 002's control-plane file (control.toml) as written", () => {
+    const config = parseServerConfig(
+      [
+        '[database]',
+        'path = "./data/control.db"   # Sled DB location',
+        '',
+        '[server]',
+        'host = "0.0.0.0"',
+        'port = 9090',
+        '',
+        '[registry]',
+        'node_timeout = "30s"   # Node heartbeat timeout',
+      ].join('\n'),
+      'control.toml',
+    );
+    expect(config.server).toMatchObject({ host: '0.0.0.0', httpPort: 9090, dbPath: './data/control.db' });
+    expect(config.edge.nodeTimeoutMs).toBe(30_000);
+  });
+
+  it("reads seed 002's [runtime] limits and aether's [functions] / [edge] names", () => {
+    const seed = parseServerConfig(
+      '[runtime]\nexec_timeout = "3s"\nmemory_limit = "16MB"\ncache_size = 100\n',
+      'edge.toml',
+    );
+    expect(seed.functions).toMatchObject({ execTimeoutMs: 3000, memoryLimitBytes: 16777216, cacheSize: 100 });
+    const own = parseServerConfig(
+      [
+        '[functions]',
+        'exec_timeout = "250ms"',
+        'memory_limit = "512KB"',
+        'max_module_size = "2MB"',
+        'workers = 3',
+        'transport = "message"',
+        'max_queue = 8',
+        '[edge]',
+        'node_timeout = "1.5s"',
+        'token = "join"',
+      ].join('\n'),
+      'aether.toml',
+    );
+    expect(own.functions).toEqual({
+      execTimeoutMs: 250,
+      memoryLimitBytes: 512 * 1024,
+      cacheSize: 100,
+      maxModuleBytes: 2 * 1024 * 1024,
+      workers: 3,
+      transport: 'message',
+      maxQueue: 8,
+    });
+    expect(own.edge).toEqual({ nodeTimeoutMs: 1500, token: 'join' });
+  });
+
+  it('rejects bad durations and sizes naming the line and key', () => {
+    const err = configError('[functions]\nexec_timeout = "soon"\n');
+    expect(err.details).toMatchObject({ line: 2, key: 'functions.exec_timeout' });
+    expect(err.message).toContain('must be a positive duration');
+    expect(configError('[runtime]\nmemory_limit = "16 parsecs"\n').details).toMatchObject({
+      line: 2,
+      key: 'runtime.memory_limit',
+    });
+    expect(configError('[functions]\ntransport = "pigeon"\n').details).toMatchObject({ key: 'functions.transport' });
+  });
+
+  it('rejects the same setting given under its seed name and its own name', () => {
+    const err = configError('[functions]\ncache_size = 5\n[runtime]\ncache_size = 6\n');
+    expect(err.details).toMatchObject({ line: 4, key: 'runtime.cache_size' });
+    expect(err.message).toContain('set only one');
+    expect(configError('[server]\nhttp_port = 1\nport = 2\n').details).toMatchObject({ key: 'server.port' });
   });
 
   it('accepts dotted keys and inline tables', () => {

@@ -8,6 +8,7 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { TerminalError } from '../errors/aether-error.js';
 import { keyAtTomlLine, locateTomlKey } from './toml-locate.js';
+import { durationSchema, sizeSchema } from './units.js';
 
 /** The persistence tiers of seed 003: L0 memory, L1 snapshot, L2 state-action-log. */
 export const PERSISTENCE_MODES = ['memory', 'snapshot', 'state-action-log'] as const;
@@ -30,7 +31,16 @@ export const SERVER_CONFIG_DEFAULTS = {
   persistence: 'state-action-log' as PersistenceModeName,
   snapshotIntervalMs: 1000,
   metricsEnabled: true,
+  execTimeoutMs: 3000,
+  memoryLimitBytes: 16 * 1024 * 1024,
+  cacheSize: 100,
+  maxModuleBytes: 10 * 1024 * 1024,
+  maxQueue: 256,
+  nodeTimeoutMs: 30_000,
 } as const;
+
+/** How requests and responses travel between the main thread and WASM worker threads. */
+export const WASM_TRANSPORTS = ['shared-memory', 'message'] as const;
 
 const port = z
   .number({ error: 'must be a port number (0-65535)' })
@@ -48,39 +58,87 @@ const nonEmptyString = z.string({ error: 'must be a string' }).min(1, 'must not 
 /** A table accepted as is for now; later issues give it a schema. */
 const openTable = z.record(z.string(), z.unknown(), { error: 'must be a table' });
 
+/** Seed 002's `[runtime]` keys, the WASM limits every function gets unless it sets its own. */
+const runtimeKeys = {
+  exec_timeout: durationSchema.optional(),
+  memory_limit: sizeSchema.optional(),
+  cache_size: positiveInt.optional(),
+};
+
 /**
  * The zod schema of `aether.toml`, with snake_case keys as written in the file.
  * Unknown keys are errors.
  */
-export const serverConfigFileSchema = z.strictObject({
-  server: z
-    .strictObject({
-      grpc_port: port.default(SERVER_CONFIG_DEFAULTS.grpcPort),
-      http_port: port.default(SERVER_CONFIG_DEFAULTS.httpPort),
-      host: nonEmptyString.default(SERVER_CONFIG_DEFAULTS.host),
-      db_path: nonEmptyString.default(SERVER_CONFIG_DEFAULTS.dbPath),
-      max_payload_bytes: positiveInt.default(SERVER_CONFIG_DEFAULTS.maxPayloadBytes),
-    })
-    .prefault({}),
-  persistence: z
-    .strictObject({
-      mode: z
-        .enum(PERSISTENCE_MODES, { error: `must be one of ${PERSISTENCE_MODES.map((m) => `"${m}"`).join(', ')}` })
-        .default(SERVER_CONFIG_DEFAULTS.persistence),
-      snapshot_interval_ms: positiveInt.default(SERVER_CONFIG_DEFAULTS.snapshotIntervalMs),
-    })
-    .prefault({}),
-  metrics: z
-    .strictObject({
-      enabled: z.boolean({ error: 'must be true or false' }).default(SERVER_CONFIG_DEFAULTS.metricsEnabled),
-      port: port.optional(),
-    })
-    .prefault({}),
-  auth: z.strictObject({ token: nonEmptyString.optional() }).prefault({}),
-  functions: openTable.prefault({}),
-  edge: openTable.prefault({}),
-  cluster: openTable.prefault({}),
-});
+export const serverConfigFileSchema = z
+  .strictObject({
+    server: z
+      .strictObject({
+        grpc_port: port.default(SERVER_CONFIG_DEFAULTS.grpcPort),
+        http_port: port.default(SERVER_CONFIG_DEFAULTS.httpPort),
+        host: nonEmptyString.default(SERVER_CONFIG_DEFAULTS.host),
+        db_path: nonEmptyString.default(SERVER_CONFIG_DEFAULTS.dbPath),
+        max_payload_bytes: positiveInt.default(SERVER_CONFIG_DEFAULTS.maxPayloadBytes),
+        /** Seed 002's name for the HTTP port. */
+        port: port.optional(),
+      })
+      .prefault({}),
+    persistence: z
+      .strictObject({
+        mode: z
+          .enum(PERSISTENCE_MODES, { error: `must be one of ${PERSISTENCE_MODES.map((m) => `"${m}"`).join(', ')}` })
+          .default(SERVER_CONFIG_DEFAULTS.persistence),
+        snapshot_interval_ms: positiveInt.default(SERVER_CONFIG_DEFAULTS.snapshotIntervalMs),
+      })
+      .prefault({}),
+    metrics: z
+      .strictObject({
+        enabled: z.boolean({ error: 'must be true or false' }).default(SERVER_CONFIG_DEFAULTS.metricsEnabled),
+        port: port.optional(),
+      })
+      .prefault({}),
+    auth: z.strictObject({ token: nonEmptyString.optional() }).prefault({}),
+    functions: z
+      .strictObject({
+        ...runtimeKeys,
+        max_module_size: sizeSchema.optional(),
+        workers: positiveInt.optional(),
+        transport: z.enum(WASM_TRANSPORTS, { error: 'must be "shared-memory" or "message"' }).optional(),
+        max_queue: positiveInt.optional(),
+      })
+      .prefault({}),
+    edge: z
+      .strictObject({
+        node_timeout: durationSchema.optional(),
+        token: nonEmptyString.optional(),
+      })
+      .prefault({}),
+    cluster: openTable.prefault({}),
+    // Seed 002's control-plane file (control.toml) names, accepted as written there:
+    // [database] path, [registry] node_timeout, [runtime] (= [functions]), [server] port (= http_port).
+    database: z.strictObject({ path: nonEmptyString.optional() }).optional(),
+    registry: z.strictObject({ node_timeout: durationSchema.optional() }).optional(),
+    runtime: z.strictObject(runtimeKeys).optional(),
+  })
+  .superRefine((file, ctx) => {
+    const clash = (a: string[], b: string[]): void => {
+      ctx.addIssue({
+        code: 'custom',
+        path: b,
+        message: `is the same setting as ${a.join('.')}: set only one`,
+      });
+    };
+    // A key left at its default cannot be told from an absent one; only real clashes are reported.
+    if (file.server.port !== undefined && file.server.http_port !== SERVER_CONFIG_DEFAULTS.httpPort)
+      clash(['server', 'http_port'], ['server', 'port']);
+    if (file.database?.path !== undefined && file.server.db_path !== SERVER_CONFIG_DEFAULTS.dbPath)
+      clash(['server', 'db_path'], ['database', 'path']);
+    if (file.registry?.node_timeout !== undefined && file.edge.node_timeout !== undefined)
+      clash(['edge', 'node_timeout'], ['registry', 'node_timeout']);
+    for (const key of ['exec_timeout', 'memory_limit', 'cache_size'] as const) {
+      if (file.runtime?.[key] !== undefined && file.functions[key] !== undefined)
+        clash(['functions', key], ['runtime', key]);
+    }
+  });
 
 /** The contents of an `aether.toml` file as written (snake_case, every key optional). */
 export type ServerConfigFile = z.input<typeof serverConfigFileSchema>;
@@ -115,10 +173,30 @@ export interface ResolvedServerConfig {
     /** Bearer token required by the HTTP and gRPC APIs. @default undefined (no auth) */
     token?: string | undefined;
   };
-  /** `[functions]`, accepted as is until function support lands. */
-  functions: Record<string, unknown>;
-  /** `[edge]`, accepted as is until edge support lands. */
-  edge: Record<string, unknown>;
+  /** `[functions]` (seed 002's `[runtime]`): WASM runtime limits and pool. */
+  functions: {
+    /** Time a function may run before it is stopped. @default 3000 ("3s") */
+    execTimeoutMs: number;
+    /** Memory a WASM function may grow to. @default 16777216 ("16MB") */
+    memoryLimitBytes: number;
+    /** Compiled modules kept in the LRU cache. @default 100 */
+    cacheSize: number;
+    /** Largest module accepted on deploy. @default 10485760 ("10MB") */
+    maxModuleBytes: number;
+    /** Worker threads running WASM. @default the number of CPUs */
+    workers?: number | undefined;
+    /** Main thread <-> worker transport. @default the runtime's measured winner */
+    transport?: (typeof WASM_TRANSPORTS)[number] | undefined;
+    /** Requests waiting for a busy pool before new ones get 503. @default 256 */
+    maxQueue: number;
+  };
+  /** `[edge]` (seed 002's `[registry]`): the control plane's view of edge nodes. */
+  edge: {
+    /** A node without a heartbeat for this long is marked down. @default 30000 ("30s") */
+    nodeTimeoutMs: number;
+    /** Token edge nodes present to register (besides `[auth] token`). @default undefined */
+    token?: string | undefined;
+  };
   /** `[cluster]`, accepted as is until cluster support lands. */
   cluster: Record<string, unknown>;
 }
@@ -127,16 +205,28 @@ function toResolved(file: z.output<typeof serverConfigFileSchema>): ResolvedServ
   return {
     server: {
       grpcPort: file.server.grpc_port,
-      httpPort: file.server.http_port,
+      httpPort: file.server.port ?? file.server.http_port,
       host: file.server.host,
-      dbPath: file.server.db_path,
+      dbPath: file.database?.path ?? file.server.db_path,
       maxPayloadBytes: file.server.max_payload_bytes,
     },
     persistence: { mode: file.persistence.mode, snapshotIntervalMs: file.persistence.snapshot_interval_ms },
     metrics: { enabled: file.metrics.enabled, port: file.metrics.port },
     auth: { token: file.auth.token },
-    functions: file.functions,
-    edge: file.edge,
+    functions: {
+      execTimeoutMs: file.functions.exec_timeout ?? file.runtime?.exec_timeout ?? SERVER_CONFIG_DEFAULTS.execTimeoutMs,
+      memoryLimitBytes:
+        file.functions.memory_limit ?? file.runtime?.memory_limit ?? SERVER_CONFIG_DEFAULTS.memoryLimitBytes,
+      cacheSize: file.functions.cache_size ?? file.runtime?.cache_size ?? SERVER_CONFIG_DEFAULTS.cacheSize,
+      maxModuleBytes: file.functions.max_module_size ?? SERVER_CONFIG_DEFAULTS.maxModuleBytes,
+      workers: file.functions.workers,
+      transport: file.functions.transport,
+      maxQueue: file.functions.max_queue ?? SERVER_CONFIG_DEFAULTS.maxQueue,
+    },
+    edge: {
+      nodeTimeoutMs: file.edge.node_timeout ?? file.registry?.node_timeout ?? SERVER_CONFIG_DEFAULTS.nodeTimeoutMs,
+      token: file.edge.token,
+    },
     cluster: file.cluster,
   };
 }
