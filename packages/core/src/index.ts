@@ -38,16 +38,21 @@ export * as proto from './proto/aether/v1/aether.js';
 export {
   PERSISTENCE_MODES,
   SERVER_CONFIG_DEFAULTS,
-  WASM_TRANSPORTS,
   defaultServerConfig,
   isPersistenceMode,
   parseServerConfig,
   serverConfigFileSchema,
 } from './config/server-config.js';
-export type {
-  ConfigProblem,
-  PersistenceModeName,
-  ResolvedServerConfig,
-  ServerConfigFile,
-} from './config/server-config.js';
+export type { PersistenceModeName, ResolvedServerConfig, ServerConfigFile } from './config/server-config.js';
 export { durationSchema, parseDuration, parseSize, sizeSchema } from './config/units.js';
+export { parseTomlConfig } from './config/toml-config.js';
+export type { ConfigProblem } from './config/toml-config.js';
+export { FUNCTIONS_CONFIG_DEFAULTS, WASM_TRANSPORTS } from './config/schema-parts.js';
+export type { ResolvedFunctionsConfig } from './config/schema-parts.js';
+export {
+  EDGE_CONFIG_DEFAULTS,
+  defaultEdgeConfig,
+  edgeConfigFileSchema,
+  parseEdgeConfig,
+} from './config/edge-config.js';
+export type { ResolvedEdgeConfig } from './config/edge-config.js';
