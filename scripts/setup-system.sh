@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Aether's tests need, when they are missing:
-# PostgreSQL (the conformance and crash-recovery suites start a real server)
-# and a C toolchain for better-sqlite3's native build.
+# PostgreSQL (the conformance and crash-recovery suites start a real server),
+# a C toolchain for better-sqlite3's native build, and clang with wasi-libc
+# (plus wabt's wasm tools) to compile the WASI function examples and test
+# fixtures to wasm32-wasi.
 set -euo pipefail
 
 need=()
@@ -13,6 +15,18 @@ have_postgres || need+=(postgresql)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+have_wasm_clang() {
+  command -v clang >/dev/null 2>&1 || return 1
+  local out
+  out=$(mktemp)
+  if echo 'int main(void){return 0;}' | clang --target=wasm32-wasi -x c - -o "$out" >/dev/null 2>&1; then
+    rm -f "$out"
+    return 0
+  fi
+  rm -f "$out"
+  return 1
+}
+have_wasm_clang || need+=(clang lld wasi-libc libclang-rt-14-dev-wasm32 wabt)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
