@@ -44,6 +44,16 @@ export { createMemoryStore } from './store/memory.js';
  */
 export { openSqliteStore } from './store/sqlite.js';
 /**
+ * The better-sqlite3 connection of a SQLite WorkflowStore (undefined for memory and
+ * PostgreSQL stores). The store locks its file exclusively, so anything else keeping
+ * tables in that file must go through this connection; it stays owned by the store
+ * (closed by the store's close(), never by the borrower).
+ * @example
+ * const db = sqliteConnectionOf(store);
+ * if (db !== undefined) db.exec('CREATE TABLE IF NOT EXISTS extra (k TEXT PRIMARY KEY)');
+ */
+export { sqliteConnectionOf } from './store/sqlite.js';
+/**
  * Connects to PostgreSQL, migrates the schema and returns a WorkflowStore. Throws
  * AETHER_E_STORE_UNAVAILABLE when the server cannot be reached.
  * @example

@@ -3,3 +3,53 @@
  * functions (WebAssembly/WASI in worker threads).
  */
 export {};
+
+/**
+ * The registry contract: FunctionRecord (a deployed function; id = name, version 1 on
+ * the first deploy, +1 on each redeploy), FunctionInput (what a deploy gives
+ * putFunction), NodeRecord (an edge node), FunctionStore (functions, code by sha256,
+ * edge nodes; implemented in memory, SQLite and PostgreSQL) and FunctionStoreKind.
+ */
+export type { FunctionInput, FunctionRecord, FunctionStore, FunctionStoreKind, NodeRecord } from './registry/types.js';
+/**
+ * Opens the function store that goes with a node's workflow store: memory for the
+ * 'memory' tier, PostgreSQL (its own small pool) for a postgres URL, else SQLite over
+ * the workflow store's connection (its file is locked exclusively).
+ * @example
+ * const spec = { persistence: 'state-action-log', db: './data/aether.db' } as const;
+ * const workflows = await openStore(spec);
+ * const functions = await openFunctionStore(workflows, spec);
+ */
+export { openFunctionStore } from './registry/open-function-store.js';
+/** The argument of openFunctionStore. */
+export type { FunctionStoreSpec } from './registry/open-function-store.js';
+/**
+ * Creates an empty in-memory FunctionStore (nothing survives the process).
+ * @example
+ * const store = createMemoryFunctionStore();
+ * await store.putFunction({ id: 'hello', name: 'hello', runtime: 'wasm', hash: sha256Hex(code),
+ *   sizeBytes: code.byteLength, memoryLimitMb: null, timeoutMs: null, envVars: {} }, code, new Date());
+ */
+export { createMemoryFunctionStore } from './registry/memory-function-store.js';
+/**
+ * Creates the registry's tables (when absent) in an open better-sqlite3 database and
+ * returns a FunctionStore over it; close() leaves the connection open.
+ * @example
+ * const functions = createSqliteFunctionStore(sqliteConnectionOf(workflowStore)!);
+ */
+export { createSqliteFunctionStore } from './registry/sqlite-function-store.js';
+/**
+ * Connects to PostgreSQL with a pool of its own, creates the registry's tables when
+ * absent (under an advisory lock) and returns a FunctionStore; close() ends the pool.
+ * Throws AETHER_E_STORE_UNAVAILABLE when the server cannot be reached.
+ * @example
+ * const functions = await openPostgresFunctionStore('postgres://aether@127.0.0.1:5432/aether');
+ */
+export { openPostgresFunctionStore, resolvePostgresFunctionStoreOptions } from './registry/postgres-function-store.js';
+/** Options of openPostgresFunctionStore (pool size, connection timeout), with and without defaults filled. */
+export type {
+  PostgresFunctionStoreOptions,
+  ResolvedPostgresFunctionStoreOptions,
+} from './registry/postgres-function-store.js';
+/** The sha256 of code in lowercase hex: the `hash` a FunctionRecord must carry. */
+export { sha256Hex } from './registry/records.js';

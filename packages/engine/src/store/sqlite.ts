@@ -228,6 +228,22 @@ function openDatabase(path: string): Database.Database {
 }
 
 /**
+ * The connection behind each store openSqliteStore returned. A side table rather
+ * than a field, so the WorkflowStore shape stays the same for every backend.
+ */
+const connections = new WeakMap<WorkflowStore, Database.Database>();
+
+/**
+ * The better-sqlite3 connection of a store openSqliteStore returned, or
+ * undefined for any other store. The file is locked exclusively, so other
+ * components that keep tables in it (the function registry) must use this
+ * connection; the store owns it and closes it in close().
+ */
+export function sqliteConnectionOf(store: WorkflowStore): Database.Database | undefined {
+  return connections.get(store);
+}
+
+/**
  * Opens (creating it and its directory when absent) the SQLite database at
  * `path` as a WorkflowStore. Throws AETHER_E_STORE_UNREADABLE,
  * AETHER_E_STORE_LOCKED or AETHER_E_STORE_CORRUPT when the file cannot be used.
@@ -299,7 +315,7 @@ export function openSqliteStore(path: string): WorkflowStore {
     }
   }
 
-  return {
+  const store: WorkflowStore = {
     kind: 'sqlite',
     location,
 
@@ -361,4 +377,6 @@ export function openSqliteStore(path: string): WorkflowStore {
       return Promise.resolve();
     },
   };
+  connections.set(store, db);
+  return store;
 }

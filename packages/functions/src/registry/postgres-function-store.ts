@@ -1,0 +1,374 @@
+/**
+ * The PostgreSQL function store: the registry several nodes share, in the
+ * database of their workflow store but over its own small pool. Deploys and
+ * deletes run in a transaction under one advisory lock, so two nodes deploying
+ * at once serialize instead of racing on shared code rows; a foreign key from
+ * functions to code makes a function without code impossible regardless.
+ */
+import pg from 'pg';
+import type { PoolClient, QueryConfig, QueryResultRow } from 'pg';
+import { AetherError, aetherError } from '@aether/core';
+import { redactPostgresUrl } from '@aether/engine';
+import {
+  checkDeploy,
+  checkKey,
+  checkNode,
+  checkedCode,
+  millisOf,
+  rowToFunction,
+  rowToNode,
+  statsJson,
+  storeClosed,
+  type FunctionRow,
+  type NodeRow,
+} from './records.js';
+import type { FunctionRecord, FunctionStore } from './types.js';
+
+/** Options of openPostgresFunctionStore. */
+export interface PostgresFunctionStoreOptions {
+  /**
+   * Most connections the pool opens (the registry is written at deploys and heartbeats only).
+   * @default 4
+   */
+  maxConnections?: number;
+  /**
+   * How long to wait for a connection before failing with AETHER_E_STORE_UNAVAILABLE.
+   * @default 5000
+   */
+  connectionTimeoutMs?: number;
+  /**
+   * Called with errors of idle pooled connections (the pool drops them and opens new ones).
+   * @default ignores them
+   */
+  onIdleError?: (err: Error) => void;
+}
+
+/** PostgresFunctionStoreOptions with defaults filled. */
+export interface ResolvedPostgresFunctionStoreOptions {
+  maxConnections: number;
+  connectionTimeoutMs: number;
+  onIdleError: (err: Error) => void;
+}
+
+/** Fills the defaults of PostgresFunctionStoreOptions. */
+export function resolvePostgresFunctionStoreOptions(
+  options: PostgresFunctionStoreOptions = {},
+): ResolvedPostgresFunctionStoreOptions {
+  return {
+    maxConnections: options.maxConnections ?? 4,
+    connectionTimeoutMs: options.connectionTimeoutMs ?? 5000,
+    onIdleError: options.onIdleError ?? (() => undefined),
+  };
+}
+
+/** Advisory lock held while creating the tables ('AETHFDDL'). */
+const SCHEMA_LOCK_KEY = '4703258055251608652';
+/** Advisory lock held by every deploy and delete ('AETHFREG'). */
+const WRITE_LOCK_KEY = '4703258055252526407';
+
+// Ids use the "C" collation: byte order, like SQLite and the memory store.
+// json (not jsonb) keeps env vars and stats exactly as written, key order included.
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS aether_function_code (
+  hash text COLLATE "C" PRIMARY KEY,
+  code bytea NOT NULL
+);
+CREATE TABLE IF NOT EXISTS aether_functions (
+  id text COLLATE "C" PRIMARY KEY,
+  name text COLLATE "C" NOT NULL,
+  runtime text NOT NULL,
+  hash text COLLATE "C" NOT NULL REFERENCES aether_function_code (hash),
+  size_bytes bigint NOT NULL,
+  memory_limit_mb integer,
+  timeout_ms bigint,
+  env_vars json NOT NULL,
+  version bigint NOT NULL,
+  deployed_at bigint NOT NULL,
+  updated_at bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS aether_functions_by_hash ON aether_functions (hash);
+CREATE TABLE IF NOT EXISTS aether_edge_nodes (
+  node_id text COLLATE "C" PRIMARY KEY,
+  url text NOT NULL,
+  registered_at bigint NOT NULL,
+  last_seen_at bigint NOT NULL,
+  stats json
+);
+`;
+
+const SQL = {
+  lock: `SELECT pg_advisory_xact_lock(${WRITE_LOCK_KEY})`,
+  // Same hash means same bytes; rewriting differing bytes repairs a damaged row on redeploy.
+  putCode: `INSERT INTO aether_function_code (hash, code) VALUES ($1, $2)
+    ON CONFLICT (hash) DO UPDATE SET code = EXCLUDED.code WHERE aether_function_code.code <> EXCLUDED.code`,
+  previousHash: 'SELECT hash FROM aether_functions WHERE id = $1',
+  putFunction: `INSERT INTO aether_functions
+    (id, name, runtime, hash, size_bytes, memory_limit_mb, timeout_ms, env_vars, version, deployed_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json, 1, $9, $9)
+    ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, runtime = EXCLUDED.runtime, hash = EXCLUDED.hash,
+      size_bytes = EXCLUDED.size_bytes, memory_limit_mb = EXCLUDED.memory_limit_mb, timeout_ms = EXCLUDED.timeout_ms,
+      env_vars = EXCLUDED.env_vars, version = aether_functions.version + 1, updated_at = EXCLUDED.updated_at
+    RETURNING *`,
+  getFunction: 'SELECT * FROM aether_functions WHERE id = $1',
+  listFunctions: 'SELECT * FROM aether_functions ORDER BY name, id',
+  deleteFunction: 'DELETE FROM aether_functions WHERE id = $1 RETURNING hash',
+  dropUnusedCode: `DELETE FROM aether_function_code c
+    WHERE c.hash = $1 AND NOT EXISTS (SELECT 1 FROM aether_functions f WHERE f.hash = c.hash)`,
+  getCode: 'SELECT code FROM aether_function_code WHERE hash = $1',
+  upsertNode: `INSERT INTO aether_edge_nodes (node_id, url, registered_at, last_seen_at, stats) VALUES ($1, $2, $3, $3, NULL)
+    ON CONFLICT (node_id) DO UPDATE SET url = EXCLUDED.url, last_seen_at = EXCLUDED.last_seen_at
+    RETURNING *`,
+  touchNode: 'UPDATE aether_edge_nodes SET last_seen_at = $2 WHERE node_id = $1 RETURNING *',
+  setNodeStats: 'UPDATE aether_edge_nodes SET stats = $2::json WHERE node_id = $1',
+  listNodes: 'SELECT * FROM aether_edge_nodes ORDER BY node_id',
+  deleteNode: 'DELETE FROM aether_edge_nodes WHERE node_id = $1',
+};
+
+const INT8_OID = 20;
+const parseInt8 = (value: string): number => Number(value);
+/** This pool's type parsers: bigint (timestamps, sizes, versions) as numbers; pg's defaults for the rest. */
+const typeParsers = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
+    oid === INT8_OID ? parseInt8 : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser,
+};
+
+function pgCode(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : '';
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'EPIPE',
+  'EAI_AGAIN',
+]);
+
+function isConnectionError(err: unknown): boolean {
+  const code = pgCode(err);
+  if (CONNECTION_CODES.has(code) || code.startsWith('08') || code.startsWith('57P') || code.startsWith('53'))
+    return true;
+  const message = err instanceof Error ? err.message : '';
+  return /connection terminated|timeout expired|connection timeout|not queryable/i.test(message);
+}
+
+/** Maps a pg or socket error into the catalogue. */
+function storeError(err: unknown, location: string, opening: boolean): AetherError {
+  if (err instanceof AetherError) return err;
+  const code = pgCode(err);
+  const reason = err instanceof Error ? err.message || code || err.name : String(err);
+  const details = { location, cause: code || undefined };
+  if (opening || isConnectionError(err)) {
+    return aetherError('AETHER_E_STORE_UNAVAILABLE', `cannot reach PostgreSQL at ${location}: ${reason}`, details, err);
+  }
+  if (code.startsWith('22') || code.startsWith('23')) {
+    return aetherError('AETHER_E_INVALID_ARGUMENT', `rejected by PostgreSQL: ${reason}`, details, err);
+  }
+  return aetherError('AETHER_E_STORE_FAILED', `PostgreSQL function store ${location} failed: ${reason}`, details, err);
+}
+
+/** Creates the tables when absent, under an advisory lock so nodes starting together do not race. */
+async function createTables(client: PoolClient): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    await client.query(`SELECT pg_advisory_xact_lock(${SCHEMA_LOCK_KEY})`);
+    await client.query(SCHEMA);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+/** A Buffer view of bytes, which pg sends as a binary bytea parameter. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * Connects to PostgreSQL at `url` with a pool of its own, creates the
+ * registry's tables when absent, and returns a FunctionStore. Throws
+ * AETHER_E_STORE_UNAVAILABLE when the server cannot be reached. close() ends the pool.
+ */
+export async function openPostgresFunctionStore(
+  url: string,
+  options?: PostgresFunctionStoreOptions,
+): Promise<FunctionStore> {
+  const opts = resolvePostgresFunctionStoreOptions(options);
+  const location = redactPostgresUrl(url);
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.maxConnections,
+    connectionTimeoutMillis: opts.connectionTimeoutMs,
+    application_name: 'aether-functions',
+    types: typeParsers,
+  });
+  pool.on('error', (err) => opts.onIdleError(err));
+
+  let client: PoolClient | undefined;
+  try {
+    client = await pool.connect();
+    await createTables(client);
+    client.release();
+  } catch (err) {
+    client?.release(true);
+    await pool.end().catch(() => undefined);
+    throw storeError(err, location, true);
+  }
+
+  let closed = false;
+
+  async function query<R extends QueryResultRow>(config: QueryConfig): Promise<{ rows: R[]; rowCount: number }> {
+    if (closed) throw storeClosed(location);
+    try {
+      const result = await pool.query<R>(config);
+      return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+    } catch (err) {
+      throw storeError(err, location, false);
+    }
+  }
+
+  /** Runs `fn` in a transaction holding the registry's write lock; nothing of it stays when it throws. */
+  async function write<T>(fn: (conn: PoolClient) => Promise<T>): Promise<T> {
+    if (closed) throw storeClosed(location);
+    let conn: PoolClient | undefined;
+    try {
+      conn = await pool.connect();
+    } catch (err) {
+      throw storeError(err, location, false);
+    }
+    try {
+      await conn.query('BEGIN');
+      await conn.query({ name: 'aether_fn_lock', text: SQL.lock });
+      const result = await fn(conn);
+      await conn.query('COMMIT');
+      conn.release();
+      return result;
+    } catch (err) {
+      const rolledBack = await conn.query('ROLLBACK').then(
+        () => true,
+        () => false,
+      );
+      conn.release(rolledBack ? undefined : true);
+      throw storeError(err, location, false);
+    }
+  }
+
+  return {
+    kind: 'postgres',
+
+    async putFunction(input, code, now) {
+      const deploy = checkDeploy(input, code);
+      const at = millisOf(now);
+      const i = deploy.input;
+      return write(async (conn): Promise<FunctionRecord> => {
+        const previous = await conn.query<{ hash: string }>({
+          name: 'aether_fn_previous_hash',
+          text: SQL.previousHash,
+          values: [i.id],
+        });
+        await conn.query({ name: 'aether_fn_put_code', text: SQL.putCode, values: [i.hash, asBuffer(deploy.code)] });
+        const { rows } = await conn.query<FunctionRow & QueryResultRow>({
+          name: 'aether_fn_put_function',
+          text: SQL.putFunction,
+          values: [i.id, i.name, i.runtime, i.hash, i.sizeBytes, i.memoryLimitMb, i.timeoutMs, deploy.envJson, at],
+        });
+        const old = previous.rows[0]?.hash;
+        if (old !== undefined && old !== i.hash) {
+          await conn.query({ name: 'aether_fn_drop_unused_code', text: SQL.dropUnusedCode, values: [old] });
+        }
+        // Checked before COMMIT: a row that reads back wrong rolls the deploy back.
+        return rowToFunction(rows[0]!, location);
+      });
+    },
+
+    async getFunction(id) {
+      const { rows } = await query<FunctionRow & QueryResultRow>({
+        name: 'aether_fn_get_function',
+        text: SQL.getFunction,
+        values: [checkKey('id', id)],
+      });
+      return rows[0] === undefined ? undefined : rowToFunction(rows[0], location);
+    },
+
+    async listFunctions() {
+      const { rows } = await query<FunctionRow & QueryResultRow>({
+        name: 'aether_fn_list_functions',
+        text: SQL.listFunctions,
+      });
+      return rows.map((r) => rowToFunction(r, location));
+    },
+
+    async deleteFunction(id) {
+      const key = checkKey('id', id);
+      return write(async (conn) => {
+        const { rows } = await conn.query<{ hash: string }>({
+          name: 'aether_fn_delete_function',
+          text: SQL.deleteFunction,
+          values: [key],
+        });
+        if (rows[0] === undefined) return false;
+        await conn.query({ name: 'aether_fn_drop_unused_code', text: SQL.dropUnusedCode, values: [rows[0].hash] });
+        return true;
+      });
+    },
+
+    async getCode(hash) {
+      const key = checkKey('hash', hash);
+      const { rows } = await query<{ code: unknown }>({ name: 'aether_fn_get_code', text: SQL.getCode, values: [key] });
+      return rows[0] === undefined ? undefined : checkedCode(key, rows[0].code, location);
+    },
+
+    async upsertNode(nodeId, url, now) {
+      checkNode(nodeId, url);
+      const { rows } = await query<NodeRow & QueryResultRow>({
+        name: 'aether_fn_upsert_node',
+        text: SQL.upsertNode,
+        values: [nodeId, url, millisOf(now)],
+      });
+      return rowToNode(rows[0]!, location);
+    },
+
+    async touchNode(nodeId, now) {
+      const { rows } = await query<NodeRow & QueryResultRow>({
+        name: 'aether_fn_touch_node',
+        text: SQL.touchNode,
+        values: [checkKey('nodeId', nodeId), millisOf(now)],
+      });
+      return rows[0] === undefined ? undefined : rowToNode(rows[0], location);
+    },
+
+    async setNodeStats(nodeId, stats) {
+      const json = statsJson(stats);
+      const { rowCount } = await query({
+        name: 'aether_fn_set_node_stats',
+        text: SQL.setNodeStats,
+        values: [checkKey('nodeId', nodeId), json],
+      });
+      return rowCount > 0;
+    },
+
+    async listNodes() {
+      const { rows } = await query<NodeRow & QueryResultRow>({ name: 'aether_fn_list_nodes', text: SQL.listNodes });
+      return rows.map((r) => rowToNode(r, location));
+    },
+
+    async deleteNode(nodeId) {
+      const { rowCount } = await query({
+        name: 'aether_fn_delete_node',
+        text: SQL.deleteNode,
+        values: [checkKey('nodeId', nodeId)],
+      });
+      return rowCount > 0;
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      await pool.end();
+    },
+  };
+}
