@@ -6,10 +6,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runWasmTransportBench } from './wasm-transport.js';
 import { runWorkflowsBench } from './workflows.js';
 
 const scenarios: Record<string, (args: string[]) => Promise<Record<string, unknown>[]>> = {
   workflows: runWorkflowsBench,
+  'wasm-transport': runWasmTransportBench,
 };
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -53,3 +53,38 @@ export type {
 } from './registry/postgres-function-store.js';
 /** The sha256 of code in lowercase hex: the `hash` a FunctionRecord must carry. */
 export { sha256Hex } from './registry/records.js';
+/**
+ * Starts the WebAssembly/WASI runtime: a pool of worker threads (one request at
+ * a time each, bounded FIFO queue), an LRU of compiled modules keyed by content
+ * hash and memory cap, per-request timeout (the worker is terminated and
+ * replaced) and memory cap. `close()` it when done.
+ * @example
+ * const runtime = createWasmRuntime({ workers: 4, cacheSize: 100 });
+ * const { hash } = await runtime.prepare(code); // checks, caps memory, compiles
+ * const { output } = await runtime.execute({
+ *   name: 'hello', hash, loadCode: async () => code, input: { msg: 'hi' }, timeoutMs: 1000,
+ * });
+ * await runtime.close();
+ */
+export { createWasmRuntime, resolveWasmRuntimeOptions } from './wasm/wasm-runtime.js';
+/**
+ * WASM runtime types: its options (with JSDoc defaults) and their resolved form,
+ * an execute request and its result, a prepared module, the stats, the
+ * transport ('shared-memory' ring buffers with CRC32 frames, or 'message'
+ * postMessage with transferred buffers) and the logger it writes to.
+ */
+export type {
+  PreparedModule,
+  ResolvedWasmRuntimeOptions,
+  WasmExecuteRequest,
+  WasmExecution,
+  WasmLogger,
+  WasmRuntime,
+  WasmRuntimeOptions,
+  WasmRuntimeStats,
+  WasmTransport,
+} from './wasm/wasm-runtime.js';
+/** Counters of the compiled-module cache, as `WasmRuntime.stats().cache` reports them. */
+export type { ModuleCacheStats } from './wasm/module-cache.js';
+/** Counters of the worker pool (size, busy, queued, replaced, timeouts, crashes), as `WasmRuntime.stats().workers`. */
+export type { WorkerPoolStats } from './wasm/worker-pool.js';
