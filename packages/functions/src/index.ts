@@ -53,6 +53,55 @@ export type {
 } from './registry/postgres-function-store.js';
 /** The sha256 of code in lowercase hex: the `hash` a FunctionRecord must carry. */
 export { sha256Hex } from './registry/records.js';
+
+/**
+ * Checks `POST /api/functions` and `POST /execute` bodies (seed 002's shapes), decoding
+ * the module strictly: AETHER_E_FN_INVALID, AETHER_E_WASM_INVALID_BASE64, AETHER_E_WASM_TOO_LARGE.
+ * @example
+ * const request = parseDeployRequest({ name: 'hello_world', wasm_b64 }, 10 << 20);
+ */
+export {
+  FUNCTION_NAME_PATTERN,
+  decodeBase64Strict,
+  parseDeployRequest,
+  parseExecuteRequest,
+} from './service/deploy-request.js';
+/** A checked deploy request and a checked execute request. */
+export type { DeployRequest, ExecuteRequest } from './service/deploy-request.js';
+/**
+ * The function registry of a node over its store and WASM runtime: deploy, list,
+ * delete, execute. See createFunctionService's JSDoc for an example.
+ */
+export { createFunctionService, effectiveLimits } from './service/function-service.js';
+/** The function service, its options and the registry changes it announces. */
+export type { FunctionService, FunctionServiceOptions, RegistryChange } from './service/function-service.js';
+/**
+ * The control plane's registry of edge nodes: register/heartbeat, health by
+ * heartbeat age, round robin over healthy nodes, `/callback` events.
+ */
+export { NODE_ID_PATTERN, checkNodeUrl, createNodeRegistry } from './edge/node-registry.js';
+/** Node registry types: a node with its status, a reported event, the options. */
+export type { EdgeNodeView, NodeEvent, NodeRegistry, NodeRegistryOptions } from './edge/node-registry.js';
+/** The control plane's client of its edge nodes: `/execute` to a healthy node, notifications. */
+export { createEdgeDispatch } from './edge/edge-dispatch.js';
+/** The edge dispatch, its options and a node's passed-through answer. */
+export type { EdgeAnswer, EdgeDispatch, EdgeDispatchOptions } from './edge/edge-dispatch.js';
+/** An edge node's HTTP client of its control plane. */
+export { createControlPlaneClient, isUnreachable } from './edge/control-plane-client.js';
+/** The control-plane client, its options and the shapes it reads. */
+export type {
+  ControlPlaneClient,
+  ControlPlaneClientOptions,
+  RegisterAnswer,
+  RemoteFunction,
+} from './edge/control-plane-client.js';
+/**
+ * The edge node's agent: registers, heartbeats, pulls and warms functions, runs
+ * `/execute`, reports through `/callback`.
+ */
+export { createEdgeAgent } from './edge/edge-agent.js';
+/** The edge agent, its options, status and logger. */
+export type { EdgeAgent, EdgeAgentOptions, EdgeLogger, EdgeStatus } from './edge/edge-agent.js';
 /**
  * Starts the WebAssembly/WASI runtime: a pool of worker threads (one request at
  * a time each, bounded FIFO queue), an LRU of compiled modules keyed by content

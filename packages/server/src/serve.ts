@@ -6,6 +6,15 @@
  */
 import { aetherError, AetherError, TerminalError, type ResolvedServerConfig } from '@aether/core';
 import { createEngine, openStore, type Engine, type WorkflowStore } from '@aether/engine';
+import {
+  createEdgeDispatch,
+  createFunctionService,
+  createNodeRegistry,
+  createWasmRuntime,
+  openFunctionStore,
+  type FunctionService,
+  type NodeRegistry,
+} from '@aether/functions';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { createGrpcServer, type AetherGrpcServer } from './grpc/server.js';
@@ -33,6 +42,10 @@ export interface RunningServer {
   /** The store, e.g. `sqlite ./data/aether.db` or `memory`. */
   readonly store: string;
   readonly engine: Engine;
+  /** The function registry and local WASM executor. */
+  readonly functions: FunctionService;
+  /** The edge nodes registered with this control plane. */
+  readonly nodes: NodeRegistry;
   /** The start-up lines to show the user, one per listener group. */
   readonly banner: string[];
   /** Stops the listeners, the engine and the store. Safe to call more than once. */
@@ -147,6 +160,49 @@ export async function startServer(
     await engine.start();
     closers.push({ what: 'engine', close: () => engine.stop() });
 
+    const fnConfig = config.functions;
+    const functionStore = await openFunctionStore(store, { db: server.dbPath, persistence: persistence.mode });
+    closers.push({ what: 'function store', close: () => functionStore.close() });
+    const runtime = createWasmRuntime({
+      workers: fnConfig.workers,
+      cacheSize: fnConfig.cacheSize,
+      transport: fnConfig.transport,
+      maxQueue: fnConfig.maxQueue,
+      defaultTimeoutMs: fnConfig.execTimeoutMs,
+      defaultMemoryLimitBytes: fnConfig.memoryLimitBytes,
+      maxModuleBytes: fnConfig.maxModuleBytes,
+      maxInputBytes: server.maxPayloadBytes,
+      logger: logger.child({ component: 'wasm' }),
+    });
+    closers.push({ what: 'WASM runtime', close: () => runtime.close() });
+    const functions = createFunctionService({
+      store: functionStore,
+      runtime,
+      defaults: { timeoutMs: fnConfig.execTimeoutMs, memoryLimitBytes: fnConfig.memoryLimitBytes },
+    });
+    await functions.start();
+    const edgeLog = logger.child({ component: 'edge' });
+    const nodes = createNodeRegistry({
+      store: functionStore,
+      nodeTimeoutMs: config.edge.nodeTimeoutMs,
+      onStatusChange: (node) =>
+        node.status === 'up'
+          ? edgeLog.info({ node: node.nodeId, url: node.url }, 'edge node is up')
+          : edgeLog.warn({ node: node.nodeId, reason: node.downReason }, 'edge node is down'),
+    });
+    await nodes.start();
+    closers.push({ what: 'node registry', close: () => nodes.stop() });
+    const dispatch = createEdgeDispatch({
+      nodes,
+      token: config.edge.token ?? auth.token,
+      onProblem: ({ nodeId, what, err }) => edgeLog.warn({ node: nodeId, err }, `edge node ${what} failed`),
+    });
+    closers.push({ what: 'edge dispatch', close: () => dispatch.close() });
+    functions.onChange((change) => {
+      const { record } = change;
+      void dispatch.notifyAll(change.type, { function_id: record.id, hash: record.hash, version: record.version });
+    });
+
     let metrics: NodeMetrics | undefined;
     if (metricsConfig.enabled) {
       const m = createNodeMetrics(engine);
@@ -168,8 +224,16 @@ export async function startServer(
     const http = await createHttpApp({
       engine,
       token: auth.token,
+      edgeToken: config.edge.token,
       maxPayloadBytes: server.maxPayloadBytes,
       metrics,
+      functions: {
+        service: functions,
+        nodes,
+        dispatch,
+        maxModuleBytes: fnConfig.maxModuleBytes,
+        defaultTimeoutMs: fnConfig.execTimeoutMs,
+      },
       store: label,
       logger: logger.child({ component: 'http' }),
       logRequests: options.logRequests,
@@ -203,6 +267,8 @@ export async function startServer(
       metricsPort,
       store: label,
       engine,
+      functions,
+      nodes,
       banner,
       close: () => (closing ??= closeAll()),
     };

@@ -4,6 +4,7 @@
  * action returns its exit code; errors are thrown and reported by `runCli`.
  */
 import { Command } from 'commander';
+import { runEdge, type EdgeCommandOptions } from './edge-command.js';
 import type { CliIo } from './io.js';
 import { runInit } from './init-command.js';
 import { runServe, type GlobalOptions, type ServeCommandOptions } from './serve-command.js';
@@ -58,12 +59,14 @@ export function buildProgram(io: CliIo, result: ProgramResult, version: string):
 Synopsis:
   aether serve [--grpc-port N] [--http-port N] [--host H] [--persistence memory|snapshot|state-action-log]
                [--db PATH|postgres://...] [--token T] [--insecure]
+  aether edge --control-plane URL [--port 9091] [--host H] [--node-id ID] [--token T] [--url URL]
   aether init <name> [--output DIR]
   aether workflow list [--type T] [--state S] [--limit N] [--cursor C] [--server URL] [--token T] [--json]
   aether status <id> [--server URL] [--token T] [--json]
   aether cancel <id> [--server URL] [--token T] [--json]
 
 Configuration: defaults < ./aether.toml (or -c FILE.toml) < env AETHER_TOKEN < flags.
+Edge nodes: defaults < -c edge.toml (seed 002's [runtime] and [server], plus [edge]) < env AETHER_EDGE_TOKEN < flags.
 Environment: AETHER_TOKEN (bearer token), AETHER_SERVER (node HTTP URL), AETHER_LOG_LEVEL (serve logs, default info).
 Exit codes: 0 ok, 1 failure, 2 usage or configuration error.`,
   );
@@ -82,6 +85,19 @@ Exit codes: 0 ok, 1 failure, 2 usage or configuration error.`,
     .option('--insecure', 'allow a non-loopback --host without a token')
     .action(async (options: ServeCommandOptions, command: Command) => {
       result.exitCode = await runServe({ ...options, ...globals(command) }, io);
+    });
+
+  program
+    .command('edge')
+    .description('run an edge node: executes WASM functions of a control plane (seed 002)')
+    .option('--control-plane <url>', 'HTTP URL of the control plane (`aether serve`), e.g. http://127.0.0.1:7234')
+    .option('--port <port>', 'port of /execute and /health (default 9091, [server] port)')
+    .option('--host <host>', 'address to bind (default 127.0.0.1, [server] host)')
+    .option('--node-id <id>', "this node's id (default <hostname>-<port>)")
+    .option('--token <token>', "the control plane's [edge] token or [auth] token (env AETHER_EDGE_TOKEN)")
+    .option('--url <url>', 'URL the control plane reaches this node at (default http://<host>:<port>)')
+    .action(async (options: EdgeCommandOptions, command: Command) => {
+      result.exitCode = await runEdge({ ...options, ...globals(command) }, io);
     });
 
   program

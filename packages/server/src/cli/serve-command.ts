@@ -52,7 +52,8 @@ export function resolveServeConfig(options: ServeCommandOptions & GlobalOptions,
   return config;
 }
 
-function createLogger(io: CliIo, verbose: boolean): Logger {
+/** The logger of long-running commands: pino to stderr, level from AETHER_LOG_LEVEL or -v. */
+export function createCliLogger(io: CliIo, verbose: boolean): Logger {
   const level = io.env.AETHER_LOG_LEVEL ?? (verbose ? 'debug' : 'info');
   return pino({ level, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
 }
@@ -65,7 +66,7 @@ export async function runServe(options: ServeCommandOptions & GlobalOptions, io:
   const config = resolveServeConfig(options, io);
   const insecure = options.insecure === true;
   assertSafeBind(config.server.host, config.auth.token, insecure);
-  const logger = createLogger(io, options.verbose === true);
+  const logger = createCliLogger(io, options.verbose === true);
   if (insecure && config.auth.token === undefined) {
     io.stderr(
       `warning: listening on ${config.server.host} without a token (--insecure): anyone who can reach it can run workflows\n`,
@@ -74,21 +75,28 @@ export async function runServe(options: ServeCommandOptions & GlobalOptions, io:
   const node = await startServer(config, { insecure, logger, logRequests: options.verbose === true });
   for (const line of node.banner) io.stdout(`${line}\n`);
 
+  await waitForShutdown('aether serve', () => node.close(), io);
+  return 0;
+}
+
+/**
+ * Waits for SIGINT or SIGTERM, then runs `close`; a second signal while
+ * closing exits at once.
+ */
+export async function waitForShutdown(name: string, close: () => Promise<void>, io: CliIo): Promise<void> {
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
-  io.stderr(`aether serve: ${signal}, shutting down\n`);
-  // A second signal while closing means "now".
+  io.stderr(`${name}: ${signal}, shutting down\n`);
   const force = (): void => {
-    io.stderr('aether serve: forced exit\n');
+    io.stderr(`${name}: forced exit\n`);
     process.exit(1);
   };
   process.once('SIGINT', force);
   process.once('SIGTERM', force);
-  await node.close();
+  await close();
   process.off('SIGINT', force);
   process.off('SIGTERM', force);
-  io.stderr('aether serve: stopped\n');
-  return 0;
+  io.stderr(`${name}: stopped\n`);
 }

@@ -4,9 +4,12 @@
  * Built against the `Engine` interface only, so tests can pass a fake engine.
  */
 import type { Engine } from '@aether/engine';
+import type { EdgeDispatch, FunctionService, NodeRegistry } from '@aether/functions';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { installBearerAuth } from './auth.js';
+import { registerEdgeRoutes } from './edge-routes.js';
 import { installErrorHandlers } from './errors.js';
+import { registerFunctionRoutes } from './function-routes.js';
 import type { NodeMetrics } from './metrics.js';
 import { registerWorkflowRoutes } from './workflow-routes.js';
 
@@ -17,6 +20,18 @@ export interface HttpAppOptions {
   maxPayloadBytes: number;
   /** Bearer token every route except `/health` requires. @default undefined (no auth) */
   token?: string | undefined;
+  /** `[edge] token`, accepted from edge nodes on the routes they use. @default undefined */
+  edgeToken?: string | undefined;
+  /** The function registry, WASM runtime and edge nodes; without it no function routes. */
+  functions?:
+    | {
+        service: FunctionService;
+        nodes: NodeRegistry;
+        dispatch: EdgeDispatch;
+        maxModuleBytes: number;
+        defaultTimeoutMs: number;
+      }
+    | undefined;
   /** Metrics served on `/metrics`. @default undefined (no `/metrics` route) */
   metrics?: NodeMetrics | undefined;
   /** Store shown by `/health`, e.g. `sqlite ./data/aether.db`. @default the engine's metrics().store */
@@ -72,16 +87,33 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
   const { engine } = options;
   installErrorHandlers(app);
   acceptEmptyJson(app);
-  if (options.token !== undefined) installBearerAuth(app, options.token);
+  installBearerAuth(app, { token: options.token, edgeToken: options.edgeToken });
 
+  const fns = options.functions;
   app.get('/health', async () => ({
     status: 'ok',
     persistence: engine.persistence,
     store: options.store ?? (await engine.metrics()).store,
     uptime_s: Math.floor((Date.now() - startedAt) / 1000),
+    ...(fns !== undefined
+      ? {
+          functions: fns.service.list().length,
+          edge_nodes: fns.nodes.list().filter((n) => n.status === 'up').length,
+          wasm: fns.service.runtimeStats(),
+        }
+      : {}),
   }));
   if (options.metrics !== undefined) registerMetricsRoute(app, options.metrics);
   registerWorkflowRoutes(app, engine);
+  if (fns !== undefined) {
+    registerFunctionRoutes(app, {
+      functions: fns.service,
+      maxModuleBytes: fns.maxModuleBytes,
+      defaultTimeoutMs: fns.defaultTimeoutMs,
+      edges: { nodes: fns.nodes, dispatch: fns.dispatch },
+    });
+    registerEdgeRoutes(app, { nodes: fns.nodes, functions: fns.service });
+  }
   await app.ready();
   return app;
 }
@@ -102,7 +134,7 @@ export interface MetricsAppOptions {
 export async function createMetricsApp(options: MetricsAppOptions): Promise<FastifyInstance> {
   const app = Fastify(fastifyOptions({ logger: options.logger, maxPayloadBytes: 1024 })) as unknown as FastifyInstance;
   installErrorHandlers(app);
-  if (options.token !== undefined) installBearerAuth(app, options.token);
+  installBearerAuth(app, { token: options.token });
   registerMetricsRoute(app, options.metrics);
   await app.ready();
   return app;

@@ -1,7 +1,10 @@
 /**
  * Bearer-token authentication of the HTTP API: with `[auth] token` set every
  * route except `/health` needs `Authorization: Bearer <token>`, compared in
- * constant time.
+ * constant time. Edge nodes may present `[edge] token` instead on the routes
+ * they use (register, callback, reading functions and their code); with an
+ * edge token set, `/register` and `/callback` need a token even when the API
+ * itself is open.
  */
 import { aetherError } from '@aether/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -11,13 +14,41 @@ import { sendError } from './errors.js';
 /** Paths answered without a token (liveness probes must not need secrets). */
 const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/health']);
 
-/** Adds an onRequest hook that rejects requests without the bearer token with 401. */
-export function installBearerAuth(app: FastifyInstance, token: string): void {
+/** Routes edge nodes call to join and report. */
+const EDGE_WRITE_PATHS: ReadonlySet<string> = new Set(['/register', '/callback']);
+
+/** Routes edge nodes read functions through. */
+function isEdgeRead(method: string, path: string): boolean {
+  return method === 'GET' && /^\/api\/functions\/[^/]+(\/wasm)?$/.test(path);
+}
+
+/** The tokens that open each route. */
+export interface BearerTokens {
+  /** `[auth] token`: every route but `/health`. */
+  token?: string | undefined;
+  /** `[edge] token`: the routes edge nodes use. */
+  edgeToken?: string | undefined;
+}
+
+/** The tokens accepted on a route; an empty list means the route is open. */
+export function acceptedTokens(method: string, path: string, tokens: BearerTokens): string[] {
+  if (PUBLIC_PATHS.has(path)) return [];
+  const admin = tokens.token === undefined ? [] : [tokens.token];
+  const edge = tokens.edgeToken === undefined ? [] : [tokens.edgeToken];
+  if (EDGE_WRITE_PATHS.has(path)) return [...admin, ...edge];
+  if (isEdgeRead(method, path) && admin.length > 0) return [...admin, ...edge];
+  return admin;
+}
+
+/** Adds an onRequest hook that rejects requests without an accepted bearer token with 401. */
+export function installBearerAuth(app: FastifyInstance, tokens: BearerTokens): void {
+  if (tokens.token === undefined && tokens.edgeToken === undefined) return;
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0] ?? request.url;
-    if (PUBLIC_PATHS.has(path)) return;
+    const accepted = acceptedTokens(request.method, path, tokens);
+    if (accepted.length === 0) return;
     const given = bearerToken(request.headers.authorization);
-    if (given !== undefined && tokensEqual(given, token)) return;
+    if (given !== undefined && accepted.some((t) => tokensEqual(given, t))) return;
     void reply.header('www-authenticate', 'Bearer realm="aether"');
     return sendError(
       reply,

@@ -41,6 +41,11 @@ export function toHttpError(err: unknown): AetherError {
 
 /** Sends an AetherError in the API's error shape. */
 export function sendError(reply: FastifyReply, error: AetherError): FastifyReply {
+  // Backpressure answers say when to come back (503 AETHER_E_FN_OVERLOADED).
+  const retryAfterMs = error.details.retryAfterMs;
+  if (typeof retryAfterMs === 'number' && retryAfterMs >= 0) {
+    void reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
+  }
   return reply.status(error.httpStatus).send({ error: error.toJSON() });
 }
 

@@ -1,0 +1,124 @@
+/**
+ * The function routes of the HTTP API with seed 002's JSON shapes: deploy
+ * (`POST /api/functions {name, wasm_b64}`), list, manifest, get, delete, the
+ * module bytes for edge nodes, and `POST /execute` — run on a healthy edge
+ * node when one is registered, else here.
+ */
+import {
+  parseDeployRequest,
+  parseExecuteRequest,
+  type EdgeDispatch,
+  type FunctionRecord,
+  type FunctionService,
+  type NodeRegistry,
+} from '@aether/functions';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+
+/** Seed 002 writes times as `2025-10-27T10:30:00Z`: ISO 8601 without milliseconds. */
+export function seedTime(iso: string): string {
+  return iso.replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** A function as `GET /api/functions/{id}` shows it. */
+export function functionToJson(record: FunctionRecord): Record<string, unknown> {
+  return {
+    id: record.id,
+    function_id: record.id,
+    name: record.name,
+    runtime: record.runtime,
+    hash: record.hash,
+    version: record.version,
+    size_bytes: record.sizeBytes,
+    size_kb: Math.ceil(record.sizeBytes / 1024),
+    memory_limit_mb: record.memoryLimitMb,
+    timeout_ms: record.timeoutMs,
+    env_vars: record.envVars,
+    created_at: seedTime(record.deployedAt),
+    deployed_at: seedTime(record.updatedAt),
+  };
+}
+
+/** What the function routes need. */
+export interface FunctionRoutesOptions {
+  functions: FunctionService;
+  /** Largest module accepted (the deploy route's body limit follows from it). */
+  maxModuleBytes: number;
+  /** Edge nodes `/execute` is sent to, when any is healthy. */
+  edges?: { nodes: NodeRegistry; dispatch: EdgeDispatch } | undefined;
+  /** Node-wide timeout of functions without their own, for the forward's deadline. */
+  defaultTimeoutMs: number;
+}
+
+function idParam(params: unknown): string {
+  return (params as { id: string }).id;
+}
+
+/** Registers the function routes. */
+export function registerFunctionRoutes(app: FastifyInstance, options: FunctionRoutesOptions): void {
+  const { functions } = options;
+  // base64 is 4/3 of the module, plus the JSON around it.
+  const deployBodyLimit = Math.ceil((options.maxModuleBytes * 4) / 3) + 64 * 1024;
+
+  app.post('/api/functions', { bodyLimit: deployBodyLimit }, async (request, reply) => {
+    const record = await functions.deploy(parseDeployRequest(request.body, options.maxModuleBytes));
+    return reply.status(201).send({
+      status: 'success',
+      id: record.id,
+      function_id: record.id,
+      name: record.name,
+      version: record.version,
+      hash: record.hash,
+      size_bytes: record.sizeBytes,
+      deployed_at: seedTime(record.updatedAt),
+    });
+  });
+
+  app.get('/api/functions', () => ({ functions: functions.list().map(functionToJson) }));
+
+  app.get('/api/functions/manifest', () => ({
+    functions: functions.list().map((r) => ({
+      name: r.name,
+      size_kb: Math.ceil(r.sizeBytes / 1024),
+      uploaded_at: seedTime(r.updatedAt),
+    })),
+  }));
+
+  app.get('/api/functions/:id', (request) => functionToJson(functions.require(idParam(request.params))));
+
+  app.get('/api/functions/:id/wasm', async (request, reply) => {
+    const { record, bytes } = await functions.code(idParam(request.params));
+    return reply
+      .type('application/wasm')
+      .header('x-aether-hash', record.hash)
+      .header('x-aether-version', String(record.version))
+      .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  });
+
+  app.delete('/api/functions/:id', async (request) => {
+    const record = await functions.delete(idParam(request.params));
+    return { status: 'deleted', id: record.id, function_id: record.id };
+  });
+
+  app.post('/execute', async (request, reply: FastifyReply) => {
+    const { function: name, input } = parseExecuteRequest(request.body);
+    const record = functions.require(name);
+    const edges = options.edges;
+    if (edges !== undefined) {
+      const timeoutMs = record.timeoutMs ?? options.defaultTimeoutMs;
+      const answer = await edges.dispatch.execute(Buffer.from(JSON.stringify({ function: name, input })), timeoutMs);
+      if (answer !== undefined) {
+        return reply
+          .status(answer.status)
+          .type(answer.contentType)
+          .header('x-aether-node', answer.nodeId)
+          .send(answer.body);
+      }
+    }
+    const result = await functions.execute(name, input);
+    return reply.header('x-aether-node', 'local').send({
+      output: result.output,
+      execution_time_ms: Math.round(result.executionTimeMs * 1000) / 1000,
+      memory_used_kb: result.memoryUsedKb,
+    });
+  });
+}
