@@ -6,12 +6,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runWasmHttpBench } from './wasm-http.js';
 import { runWasmTransportBench } from './wasm-transport.js';
 import { runWorkflowsBench } from './workflows.js';
 
 const scenarios: Record<string, (args: string[]) => Promise<Record<string, unknown>[]>> = {
   workflows: runWorkflowsBench,
   'wasm-transport': runWasmTransportBench,
+  'wasm-http': runWasmHttpBench,
 };
 
 const here = path.dirname(fileURLToPath(import.meta.url));
