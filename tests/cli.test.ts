@@ -193,6 +193,65 @@ describe('aether serve', () => {
   });
 });
 
+describe("aether serve and aether edge with seed 002's config files", () => {
+  it("serves with seed 002's control.toml as written, and an edge node with its edge.toml", async () => {
+    const cwd = tempDir();
+    const [cpPort, edgePort] = [await freePort(), await freePort()];
+    writeFileSync(
+      path.join(cwd, 'control.toml'),
+      `[database]\npath = "./data/control.db"   # Sled DB location\n\n[server]\nhost = "127.0.0.1"\nport = ${cpPort}\ngrpc_port = 0\n\n[registry]\nnode_timeout = "30s"   # Node heartbeat timeout\n`,
+    );
+    writeFileSync(
+      path.join(cwd, 'edge.toml'),
+      `[runtime]\nexec_timeout = "3s"      # Maximum execution time\nmemory_limit = "16MB"    # Max memory per module\ncache_size = 100         # Number of cached modules\n\n[server]\nhost = "127.0.0.1"\nport = ${edgePort}\n`,
+    );
+    const { proc } = await serve(['-c', 'control.toml'], { cwd });
+    expect(proc.output()).toContain(
+      `HTTP http://127.0.0.1:${cpPort}, persistence state-action-log (sqlite ./data/control.db)`,
+    );
+    expect(existsSync(path.join(cwd, 'data/control.db'))).toBe(true);
+
+    const edge = startProcess(
+      process.execPath,
+      [AETHER_BIN, 'edge', '-c', 'edge.toml', '--control-plane', `http://127.0.0.1:${cpPort}`, '--node-id', 'edge-01'],
+      childEnv(CLEAN_ENV),
+      cwd,
+    );
+    procs.push(edge);
+    await waitFor(() => edge.output().includes('aether edge: node edge-01'), 'the edge banner');
+    expect(edge.output()).toContain(`aether edge: node edge-01 at http://127.0.0.1:${edgePort}`);
+    const nodes = (await (await fetch(`http://127.0.0.1:${cpPort}/api/nodes`)).json()) as { nodes: unknown[] };
+    expect(nodes.nodes).toMatchObject([{ node_id: 'edge-01', url: `http://127.0.0.1:${edgePort}`, status: 'up' }]);
+    await edge.kill('SIGTERM');
+    expect((await edge.exited).code).toBe(0);
+  });
+
+  it('exits 2 when aether edge has no control plane, and names the key of a bad edge.toml', async () => {
+    const cwd = tempDir();
+    const none = await runCli(['edge'], { env: CLEAN_ENV, cwd });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('error[AETHER_E_USAGE]: aether edge needs the control plane');
+    writeFileSync(path.join(cwd, 'edge.toml'), '[runtime]\nexec_timeout = "forever"\n');
+    const bad = await runCli(['edge', '-c', 'edge.toml', '--control-plane', 'http://127.0.0.1:1'], {
+      env: CLEAN_ENV,
+      cwd,
+    });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('error[AETHER_E_CONFIG_INVALID]: edge.toml:2: runtime.exec_timeout');
+  });
+
+  it('exits 1 with AETHER_E_CONTROL_PLANE_UNREACHABLE when no control plane answers', async () => {
+    const port = await freePort();
+    const { code, stderr } = await runCli(
+      ['edge', '--control-plane', `http://127.0.0.1:${port}`, '--port', String(await freePort())],
+      { env: CLEAN_ENV, cwd: tempDir() },
+    );
+    expect(code).toBe(1);
+    expect(stderr).toContain('error[AETHER_E_CONTROL_PLANE_UNREACHABLE]');
+    expect(stderr).toContain('hint: check --control-plane');
+  });
+});
+
 describe('aether workflow list, status and cancel', () => {
   let node: RunningServer;
   let url: string;
