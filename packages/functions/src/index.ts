@@ -137,3 +137,57 @@ export type {
 export type { ModuleCacheStats } from './wasm/module-cache.js';
 /** Counters of the worker pool (size, busy, queued, replaced, timeouts, crashes), as `WasmRuntime.stats().workers`. */
 export type { WorkerPoolStats } from './wasm/worker-pool.js';
+
+/**
+ * Checks a WASI command module before it is compiled, in this order: size
+ * (AETHER_E_WASM_TOO_LARGE), validity (AETHER_E_WASM_INVALID_MODULE), a `_start`
+ * export (AETHER_E_WASM_NO_START), imports limited to `wasi_snapshot_preview1`
+ * functions and one memory (AETHER_E_WASM_UNSUPPORTED_IMPORT), initial memory
+ * within the limit (AETHER_E_WASM_MEMORY_LIMIT). Returns its sha256, size,
+ * memory and WASI imports.
+ * @example
+ * const info = inspectModule(bytes, { maxModuleBytes: 10 << 20, memoryLimitBytes: 16 << 20 });
+ */
+export { inspectModule } from './wasm/module-inspect.js';
+/**
+ * Returns a copy of a module whose defined memory has a maximum of at most
+ * `maxPages` (64 KiB pages); a module that imports its memory or has none comes
+ * back unchanged. The cap is how Aether bounds an instance's memory.
+ * @example
+ * const capped = capMemory(bytes, Math.floor((16 << 20) / WASM_PAGE_BYTES));
+ * const module = new WebAssembly.Module(capped);
+ */
+export { capMemory } from './wasm/module-inspect.js';
+/** Bytes in one WebAssembly memory page (65536). */
+export { WASM_PAGE_BYTES } from './wasm/module-inspect.js';
+/** What inspectModule reports (hash, size, memory, WASI imports), its memory part and its limits. */
+export type { InspectOptions, ModuleInfo, ModuleMemory } from './wasm/module-inspect.js';
+/**
+ * Runs one invocation of a compiled WASI command synchronously (in a worker
+ * thread): fresh instance, stdin = input, captured stdout/stderr. Never throws
+ * for what the module does: returns the outcome ('ok', 'exit', 'trap',
+ * 'memory-limit', 'output-too-large'), exit code, output, memory size and
+ * duration. Pass `memory: info.memory` for a module that imports its memory.
+ * @example
+ * const result = runInstance(module, new TextEncoder().encode('{"msg":"hi"}'), {
+ *   memoryLimitBytes: 16 << 20, maxOutputBytes: 1 << 20, memory: info.memory,
+ * });
+ * if (result.outcome === 'ok') console.log(new TextDecoder().decode(result.stdout));
+ */
+export { runInstance } from './wasm/run-instance.js';
+/** Options of runInstance, its result and the outcomes. */
+export type { RunOptions, RunOutcome, RunResult } from './wasm/run-instance.js';
+/**
+ * Creates the in-memory WASI preview 1 host of one run: stdin bytes, captured
+ * stdout/stderr, args and env, clocks, randomness, no filesystem; every other
+ * imported preview 1 function answers ENOSYS. runInstance uses it; use it
+ * directly only to instantiate a module some other way.
+ * @example
+ * const wasi = createWasiContext({ stdin, args: ['main'], env: {}, maxOutputBytes: 1 << 20,
+ *   importNames: info.wasiImports });
+ * const instance = new WebAssembly.Instance(module, { wasi_snapshot_preview1: wasi.imports });
+ * wasi.bind(instance.exports.memory as WebAssembly.Memory);
+ */
+export { createWasiContext } from './wasm/wasi.js';
+/** A WASI context and its options. */
+export type { WasiContext, WasiContextOptions } from './wasm/wasi.js';

@@ -1,0 +1,421 @@
+/**
+ * Checks an uploaded WebAssembly module before Aether compiles or runs it, and
+ * caps its memory. The JS API neither says how much memory a module asks for
+ * nor lets the host bound a memory the module defines itself, so this file
+ * reads the few sections that matter (import, function, memory, export) with
+ * its own LEB128 decoder and, for the cap, rewrites the memory section: the
+ * module's memory maximum is Aether's memory limit (without one a module grew
+ * to 4 GB on our machines).
+ */
+// WebAssembly's JS API types exist only in TypeScript's DOM lib (@types/node 20 has none).
+/// <reference lib="dom" />
+import { createHash } from 'node:crypto';
+
+import { aetherError, type AetherError } from '@aether/core';
+
+/** Bytes in one WebAssembly memory page. */
+export const WASM_PAGE_BYTES = 65_536;
+
+/** Largest page count of a 32-bit memory (4 GiB). */
+const MAX_PAGES_32 = 65_536;
+
+/** The import module of WASI preview 1, the only host API Aether provides. */
+export const WASI_MODULE = 'wasi_snapshot_preview1';
+
+/** What Aether needs to know about a module's linear memory. */
+export interface ModuleMemory {
+  /** Defined by the module, imported from the host, or absent. */
+  kind: 'defined' | 'imported' | 'none';
+  /** Pages (64 KiB) the memory has at instantiation; 0 when absent. */
+  initialPages: number;
+  /** The declared maximum in pages, when the module declares one. */
+  maxPages?: number;
+  /** For an imported memory: the import's module name (usually `env`). */
+  importModule?: string;
+  /** For an imported memory: the import's field name (usually `memory`). */
+  importName?: string;
+}
+
+/** The result of {@link inspectModule}. */
+export interface ModuleInfo {
+  /** sha256 of the module bytes as given, lower-case hex. */
+  hash: string;
+  sizeBytes: number;
+  memory: ModuleMemory;
+  /** Distinct names the module imports from `wasi_snapshot_preview1`, in import order. */
+  wasiImports: string[];
+}
+
+/** Limits of {@link inspectModule}. */
+export interface InspectOptions {
+  /** Largest accepted module, in bytes. */
+  maxModuleBytes: number;
+  /** Memory limit of one instance, in bytes: the initial memory must fit in it. */
+  memoryLimitBytes: number;
+}
+
+type ExternKind = 'function' | 'table' | 'memory' | 'global' | 'tag';
+const EXTERN_KINDS: readonly ExternKind[] = ['function', 'table', 'memory', 'global', 'tag'];
+
+interface Limits {
+  flags: number;
+  initial: number;
+  max?: number;
+}
+
+interface ParsedImport {
+  module: string;
+  name: string;
+  kind: ExternKind;
+  /** Set for memory imports. */
+  limits?: Limits;
+}
+
+interface ParsedModule {
+  imports: ParsedImport[];
+  /** Memories the module defines (memory section). */
+  memories: Limits[];
+  exports: { name: string; kind: ExternKind }[];
+  /** Byte range of the whole memory section (id byte to end), when present. */
+  memorySection?: { start: number; end: number };
+}
+
+const SECTION_IMPORT = 2;
+const SECTION_MEMORY = 5;
+const SECTION_EXPORT = 7;
+const MAGIC = [0x00, 0x61, 0x73, 0x6d];
+const HEADER_BYTES = 8;
+
+/** Thrown by the decoder; turned into AETHER_E_WASM_INVALID_MODULE by its callers. */
+class MalformedModule extends Error {}
+
+/** A cursor over the module bytes that decodes the binary format's primitives. */
+class Reader {
+  constructor(
+    private readonly bytes: Uint8Array,
+    public pos: number,
+    private readonly end: number,
+  ) {}
+
+  get done(): boolean {
+    return this.pos >= this.end;
+  }
+
+  byte(): number {
+    if (this.pos >= this.end) throw new MalformedModule(`unexpected end of module at byte ${this.pos}`);
+    return this.bytes[this.pos++] as number;
+  }
+
+  /** Unsigned LEB128 of at most 32 bits. */
+  u32(): number {
+    let result = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      const b = this.byte();
+      // multiplication instead of << keeps values above 2^31 positive
+      result += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) {
+        if (result > 0xffff_ffff) break;
+        return result;
+      }
+    }
+    throw new MalformedModule(`malformed LEB128 integer before byte ${this.pos}`);
+  }
+
+  /** Unsigned LEB128 of at most 64 bits (memory64 limits), as a possibly inexact number. */
+  u64(): number {
+    let result = 0;
+    for (let shift = 0; shift < 70; shift += 7) {
+      const b = this.byte();
+      result += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) return result;
+    }
+    throw new MalformedModule(`malformed LEB128 integer before byte ${this.pos}`);
+  }
+
+  skip(n: number): void {
+    if (this.pos + n > this.end) throw new MalformedModule(`unexpected end of module at byte ${this.pos}`);
+    this.pos += n;
+  }
+
+  name(): string {
+    const len = this.u32();
+    const start = this.pos;
+    this.skip(len);
+    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + start, len).toString('utf8');
+  }
+
+  limits(): Limits {
+    const flags = this.byte();
+    // bit 2 marks 64-bit (memory64/table64) limits, encoded as u64
+    const read = (flags & 0x04) !== 0 ? () => this.u64() : () => this.u32();
+    const initial = read();
+    return (flags & 0x01) !== 0 ? { flags, initial, max: read() } : { flags, initial };
+  }
+
+  /** A value type: one byte, or a GC reference type (0x63/0x64) followed by a heap type. */
+  valueType(): void {
+    const t = this.byte();
+    if (t === 0x63 || t === 0x64) this.u64();
+  }
+}
+
+function externKind(byte: number): ExternKind {
+  const kind = EXTERN_KINDS[byte];
+  if (kind === undefined) throw new MalformedModule(`unknown import/export kind 0x${byte.toString(16)}`);
+  return kind;
+}
+
+function readImport(r: Reader): ParsedImport {
+  const module = r.name();
+  const name = r.name();
+  const kind = externKind(r.byte());
+  switch (kind) {
+    case 'function':
+      r.u32(); // type index
+      return { module, name, kind };
+    case 'table':
+      r.valueType();
+      r.limits();
+      return { module, name, kind };
+    case 'memory':
+      return { module, name, kind, limits: r.limits() };
+    case 'global':
+      r.valueType();
+      r.byte(); // mutability
+      return { module, name, kind };
+    case 'tag':
+      r.byte(); // attribute
+      r.u32(); // type index
+      return { module, name, kind };
+  }
+}
+
+function checkHeader(bytes: Uint8Array): void {
+  if (bytes.byteLength < 4 || MAGIC.some((b, i) => bytes[i] !== b)) {
+    throw aetherError('AETHER_E_WASM_INVALID_MODULE', 'not a WebAssembly module: bad magic number', {
+      sizeBytes: bytes.byteLength,
+    });
+  }
+  if (bytes.byteLength < HEADER_BYTES) {
+    throw aetherError('AETHER_E_WASM_INVALID_MODULE', 'invalid WebAssembly module: truncated header', {
+      sizeBytes: bytes.byteLength,
+    });
+  }
+  const version = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES).getUint32(4, true);
+  if (version !== 1) {
+    throw aetherError(
+      'AETHER_E_WASM_INVALID_MODULE',
+      `invalid WebAssembly module: binary version ${version} is not supported (expected 1)`,
+      { version },
+    );
+  }
+}
+
+/**
+ * Reads the sections up to the export section; later ones (start, element,
+ * code, data) hold nothing this file needs. Custom sections are skipped.
+ */
+function parseModule(bytes: Uint8Array): ParsedModule {
+  const parsed: ParsedModule = { imports: [], memories: [], exports: [] };
+  const r = new Reader(bytes, HEADER_BYTES, bytes.byteLength);
+  while (!r.done) {
+    const start = r.pos;
+    const id = r.byte();
+    const size = r.u32();
+    const contentStart = r.pos;
+    const end = contentStart + size;
+    if (end > bytes.byteLength) throw new MalformedModule(`section ${id} runs past the end of the module`);
+    const s = new Reader(bytes, contentStart, end);
+    if (id === SECTION_IMPORT) {
+      for (let n = s.u32(); n > 0; n--) parsed.imports.push(readImport(s));
+    } else if (id === SECTION_MEMORY) {
+      for (let n = s.u32(); n > 0; n--) parsed.memories.push(s.limits());
+      parsed.memorySection = { start, end };
+    } else if (id === SECTION_EXPORT) {
+      for (let n = s.u32(); n > 0; n--) {
+        const name = s.name();
+        const kind = externKind(s.byte());
+        s.u32(); // index
+        parsed.exports.push({ name, kind });
+      }
+      return parsed;
+    }
+    r.pos = end;
+  }
+  return parsed;
+}
+
+function parseOrThrow(bytes: Uint8Array): ParsedModule {
+  try {
+    return parseModule(bytes);
+  } catch (e) {
+    if (e instanceof MalformedModule) {
+      throw aetherError('AETHER_E_WASM_INVALID_MODULE', `invalid WebAssembly module: ${e.message}`, {}, e);
+    }
+    throw e;
+  }
+}
+
+/** Shared (threads) and 64-bit memories would escape the cap and the host's memory handling. */
+function checkMemoryFlags(limits: Limits): void {
+  if (limits.flags !== 0x00 && limits.flags !== 0x01) {
+    throw aetherError('AETHER_E_WASM_INVALID_MODULE', 'shared or 64-bit memories are not supported', {
+      limitsFlags: limits.flags,
+    });
+  }
+}
+
+/** The JS API takes views of an ArrayBuffer only; a view of a SharedArrayBuffer is copied. */
+function ownBuffer(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes);
+}
+
+/** The reason V8 gives for rejecting the module; only called once validation failed. */
+function compileErrorReason(bytes: Uint8Array): string {
+  try {
+    new WebAssembly.Module(ownBuffer(bytes));
+  } catch (e) {
+    if (e instanceof Error) return e.message.replace(/^WebAssembly\.Module\(\): /, '');
+  }
+  return 'validation failed';
+}
+
+function unsupportedImport(imp: ParsedImport, why: string): AetherError {
+  return aetherError(
+    'AETHER_E_WASM_UNSUPPORTED_IMPORT',
+    `the module imports ${imp.kind} ${imp.module}.${imp.name}, ${why}`,
+    { module: imp.module, name: imp.name, kind: imp.kind },
+  );
+}
+
+function checkImportsAndMemory(parsed: ParsedModule): { memory: ModuleMemory; wasiImports: string[] } {
+  const wasiImports = new Set<string>();
+  let memory: ModuleMemory = { kind: 'none', initialPages: 0 };
+  for (const imp of parsed.imports) {
+    if (imp.kind === 'function' && imp.module === WASI_MODULE) {
+      wasiImports.add(imp.name);
+    } else if (imp.kind === 'memory' && imp.limits !== undefined && memory.kind === 'none') {
+      checkMemoryFlags(imp.limits);
+      memory = { kind: 'imported', ...pages(imp.limits), importModule: imp.module, importName: imp.name };
+    } else if (imp.kind === 'memory') {
+      throw unsupportedImport(imp, 'but the host provides only one memory');
+    } else {
+      throw unsupportedImport(imp, `but Aether provides only WASI preview 1 functions (${WASI_MODULE})`);
+    }
+  }
+  const defined = parsed.memories[0];
+  if (defined !== undefined) {
+    if (memory.kind !== 'none' || parsed.memories.length > 1) {
+      throw aetherError('AETHER_E_WASM_INVALID_MODULE', 'modules with more than one memory are not supported');
+    }
+    checkMemoryFlags(defined);
+    memory = { kind: 'defined', ...pages(defined) };
+  }
+  return { memory, wasiImports: [...wasiImports] };
+}
+
+function pages(limits: Limits): { initialPages: number; maxPages?: number } {
+  return limits.max === undefined
+    ? { initialPages: limits.initial }
+    : { initialPages: limits.initial, maxPages: limits.max };
+}
+
+/**
+ * Checks that `bytes` is a WASI command module Aether can run, in this order:
+ * size, validity, a `_start` export, imports (only `wasi_snapshot_preview1`
+ * functions and at most one memory), initial memory within the limit.
+ * Throws `AETHER_E_WASM_TOO_LARGE`, `AETHER_E_WASM_INVALID_MODULE`,
+ * `AETHER_E_WASM_NO_START`, `AETHER_E_WASM_UNSUPPORTED_IMPORT` or
+ * `AETHER_E_WASM_MEMORY_LIMIT`.
+ */
+export function inspectModule(bytes: Uint8Array, opts: InspectOptions): ModuleInfo {
+  if (bytes.byteLength > opts.maxModuleBytes) {
+    throw aetherError(
+      'AETHER_E_WASM_TOO_LARGE',
+      `the module is ${bytes.byteLength} bytes, above the limit of ${opts.maxModuleBytes} bytes`,
+      { sizeBytes: bytes.byteLength, maxBytes: opts.maxModuleBytes },
+    );
+  }
+  checkHeader(bytes);
+  if (!WebAssembly.validate(ownBuffer(bytes))) {
+    throw aetherError('AETHER_E_WASM_INVALID_MODULE', `invalid WebAssembly module: ${compileErrorReason(bytes)}`, {
+      sizeBytes: bytes.byteLength,
+    });
+  }
+  const parsed = parseOrThrow(bytes);
+  if (!parsed.exports.some((e) => e.name === '_start' && e.kind === 'function')) {
+    throw aetherError(
+      'AETHER_E_WASM_NO_START',
+      'the module exports no _start function: it is a library (reactor), not a WASI command',
+      { exports: parsed.exports.map((e) => e.name) },
+    );
+  }
+  const { memory, wasiImports } = checkImportsAndMemory(parsed);
+  const initialBytes = memory.initialPages * WASM_PAGE_BYTES;
+  if (initialBytes > opts.memoryLimitBytes) {
+    throw aetherError(
+      'AETHER_E_WASM_MEMORY_LIMIT',
+      `the module needs ${initialBytes / 1024} KB of memory at start, above the limit of ${Math.floor(
+        opts.memoryLimitBytes / 1024,
+      )} KB`,
+      { initialBytes, limitBytes: opts.memoryLimitBytes },
+    );
+  }
+  return {
+    hash: createHash('sha256').update(bytes).digest('hex'),
+    sizeBytes: bytes.byteLength,
+    memory,
+    wasiImports,
+  };
+}
+
+function encodeU32(value: number): number[] {
+  const out: number[] = [];
+  let v = value;
+  do {
+    let b = v & 0x7f;
+    v = Math.floor(v / 128);
+    if (v !== 0) b |= 0x80;
+    out.push(b);
+  } while (v !== 0);
+  return out;
+}
+
+/**
+ * Returns a copy of `bytes` whose defined memory has a maximum of at most
+ * `maxPages` (the declared maximum is kept when it is lower). A module that
+ * imports its memory, or has none, is returned as is: the host bounds an
+ * imported memory with the `WebAssembly.Memory` it passes. Throws
+ * `AETHER_E_WASM_INVALID_MODULE` for shared or 64-bit memories and
+ * `AETHER_E_WASM_MEMORY_LIMIT` when the initial memory exceeds `maxPages`.
+ */
+export function capMemory(bytes: Uint8Array, maxPages: number): Uint8Array {
+  if (!Number.isInteger(maxPages) || maxPages < 0 || maxPages > MAX_PAGES_32) {
+    throw new RangeError(`maxPages must be an integer from 0 to ${MAX_PAGES_32}, got ${maxPages}`);
+  }
+  checkHeader(bytes);
+  const parsed = parseOrThrow(bytes);
+  const section = parsed.memorySection;
+  if (section === undefined || parsed.memories.length === 0) return bytes;
+
+  const content = encodeU32(parsed.memories.length);
+  for (const limits of parsed.memories) {
+    checkMemoryFlags(limits);
+    if (limits.initial > maxPages) {
+      throw aetherError(
+        'AETHER_E_WASM_MEMORY_LIMIT',
+        `the module needs ${limits.initial * 64} KB of memory at start, above the limit of ${maxPages * 64} KB`,
+        { initialBytes: limits.initial * WASM_PAGE_BYTES, limitBytes: maxPages * WASM_PAGE_BYTES },
+      );
+    }
+    const max = limits.max === undefined ? maxPages : Math.min(limits.max, maxPages);
+    content.push(0x01, ...encodeU32(limits.initial), ...encodeU32(max));
+  }
+  const head = [SECTION_MEMORY, ...encodeU32(content.length)];
+  const out = new Uint8Array(section.start + head.length + content.length + (bytes.byteLength - section.end));
+  out.set(bytes.subarray(0, section.start), 0);
+  out.set(head, section.start);
+  out.set(content, section.start + head.length);
+  out.set(bytes.subarray(section.end), section.start + head.length + content.length);
+  return out;
+}

@@ -1,0 +1,202 @@
+/**
+ * Runs one invocation of a compiled WASI command module, synchronously, in the
+ * calling thread (the worker threads of the pool call it): a fresh instance and
+ * a fresh WASI context per call, so nothing leaks from one invocation to the
+ * next. Whatever the module does (return, exit, trap, run out of memory, write
+ * too much) becomes a RunResult; only host bugs throw.
+ */
+// WebAssembly's JS API types exist only in TypeScript's DOM lib (@types/node 20 has none).
+/// <reference lib="dom" />
+import { performance } from 'node:perf_hooks';
+
+import { aetherError } from '@aether/core';
+
+import { WASI_MODULE, WASM_PAGE_BYTES, type ModuleInfo } from './module-inspect.js';
+import { WasiExit, WasiOutputLimit, createWasiContext } from './wasi.js';
+
+/** Options of {@link runInstance}. */
+export interface RunOptions {
+  /** Memory cap of the instance in bytes; a defined memory must already be capped (see `capMemory`). */
+  memoryLimitBytes: number;
+  /** Most bytes stdout and stderr may hold together. */
+  maxOutputBytes: number;
+  /** argv including argv[0]. @default ['main'] */
+  args?: string[];
+  /** Environment variables. @default {} */
+  env?: Record<string, string>;
+  /** The module's memory as `inspectModule` found it; required when the module imports its memory. */
+  memory?: ModuleInfo['memory'];
+}
+
+/** How a run ended. */
+export type RunOutcome = 'ok' | 'exit' | 'trap' | 'memory-limit' | 'output-too-large';
+
+/** The result of {@link runInstance}. */
+export interface RunResult {
+  /**
+   * `ok`: `_start` returned or called proc_exit(0); `exit`: proc_exit(n != 0);
+   * `trap`: a WebAssembly trap or stack overflow; `memory-limit`: a trap or a
+   * nonzero exit when the memory cannot grow by one more page within the
+   * limit (malloc returned NULL, most likely); `output-too-large`: stdout +
+   * stderr passed `maxOutputBytes` (the output holds the first bytes).
+   */
+  outcome: RunOutcome;
+  /** 0 for `ok`, the proc_exit code when the module exited, otherwise null. */
+  exitCode: number | null;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+  /** Size of the linear memory at the end of the run. */
+  memoryBytes: number;
+  /** Instantiation plus run, in milliseconds. */
+  durationMs: number;
+  /** What went wrong, for every outcome but `ok`. */
+  message?: string;
+}
+
+interface ImportPlan {
+  wasiNames: string[];
+  memory?: { module: string; name: string };
+}
+
+/** Import lists per compiled module: `WebAssembly.Module.imports` allocates on every call. */
+const importPlans = new WeakMap<WebAssembly.Module, ImportPlan>();
+
+function importPlan(module: WebAssembly.Module): ImportPlan {
+  let plan = importPlans.get(module);
+  if (plan === undefined) {
+    const imports = WebAssembly.Module.imports(module);
+    const memory = imports.find((i) => i.kind === 'memory');
+    plan = {
+      wasiNames: imports.filter((i) => i.kind === 'function' && i.module === WASI_MODULE).map((i) => i.name),
+      ...(memory === undefined ? {} : { memory: { module: memory.module, name: memory.name } }),
+    };
+    importPlans.set(module, plan);
+  }
+  return plan;
+}
+
+/** A memory the host creates for a module that imports one, bounded by the limit. */
+function hostMemory(options: RunOptions): WebAssembly.Memory {
+  const info = options.memory;
+  if (info?.kind !== 'imported') {
+    throw new TypeError('runInstance: the module imports its memory; pass options.memory from inspectModule');
+  }
+  const limitPages = Math.floor(options.memoryLimitBytes / WASM_PAGE_BYTES);
+  if (info.initialPages > limitPages) {
+    throw aetherError(
+      'AETHER_E_WASM_MEMORY_LIMIT',
+      `the module needs ${info.initialPages * 64} KB of memory at start, above the limit of ${limitPages * 64} KB`,
+      { initialBytes: info.initialPages * WASM_PAGE_BYTES, limitBytes: options.memoryLimitBytes },
+    );
+  }
+  // linking demands a maximum no larger than the one the module declares
+  const maximum = Math.min(limitPages, info.maxPages ?? limitPages);
+  return new WebAssembly.Memory({ initial: info.initialPages, maximum });
+}
+
+function exportedMemory(instance: WebAssembly.Instance): WebAssembly.Memory | undefined {
+  const named = instance.exports.memory;
+  if (named instanceof WebAssembly.Memory) return named;
+  return Object.values(instance.exports).find((e): e is WebAssembly.Memory => e instanceof WebAssembly.Memory);
+}
+
+/**
+ * Whether the memory is at its cap: it cannot grow by one more page. A failed
+ * `memory.grow` is invisible to the host (V8 has no hook), so this is a guess:
+ * a request larger than a page can fail further from the cap (a loop of 1 MB
+ * mallocs under 16 MB stops ~0.9 MB short) and then reads as a plain trap or
+ * exit. grow-instrument.ts makes refused growth observable exactly.
+ */
+function atMemoryCap(memoryBytes: number, limitBytes: number): boolean {
+  return memoryBytes + WASM_PAGE_BYTES > limitBytes;
+}
+
+/** Errors a module raises by itself: traps, JS stack overflow in wasm frames, uncaught wasm exceptions. */
+function isModuleFault(e: unknown): boolean {
+  const WasmException = (WebAssembly as unknown as { Exception?: abstract new (...args: never[]) => unknown })
+    .Exception;
+  return (
+    e instanceof WebAssembly.RuntimeError ||
+    e instanceof RangeError ||
+    (WasmException !== undefined && e instanceof WasmException)
+  );
+}
+
+/**
+ * Instantiates `module` and calls its `_start` once, with `input` as stdin.
+ * Synchronous: meant for worker threads. Never throws for what the module
+ * does; throws for host bugs, for a module that imports something the WASI
+ * context cannot provide (`AETHER_E_WASM_UNSUPPORTED_IMPORT`: it was not
+ * checked with `inspectModule`), and for an imported memory above the limit.
+ */
+export function runInstance(module: WebAssembly.Module, input: Uint8Array, options: RunOptions): RunResult {
+  const started = performance.now();
+  const plan = importPlan(module);
+  const wasi = createWasiContext({
+    stdin: input,
+    args: options.args ?? ['main'],
+    env: options.env ?? {},
+    maxOutputBytes: options.maxOutputBytes,
+    importNames: plan.wasiNames,
+  });
+  const imports: Record<string, Record<string, unknown>> = { [WASI_MODULE]: wasi.imports };
+  let memory: WebAssembly.Memory | undefined;
+  if (plan.memory !== undefined) {
+    memory = hostMemory(options);
+    imports[plan.memory.module] = { ...imports[plan.memory.module], [plan.memory.name]: memory };
+    wasi.bind(memory);
+  }
+
+  const finish = (outcome: RunOutcome, exitCode: number | null, message?: string): RunResult => {
+    const memoryBytes = memory?.buffer.byteLength ?? 0;
+    if ((outcome === 'trap' || outcome === 'exit') && atMemoryCap(memoryBytes, options.memoryLimitBytes)) {
+      message =
+        `the module stopped (${message ?? 'no message'}) with ${memoryBytes / 1024} KB of its ` +
+        `${Math.floor(options.memoryLimitBytes / 1024)} KB memory limit in use: an allocation most likely failed at the limit`;
+      outcome = 'memory-limit';
+    }
+    const result: RunResult = {
+      outcome,
+      exitCode,
+      stdout: wasi.stdout(),
+      stderr: wasi.stderr(),
+      memoryBytes,
+      durationMs: performance.now() - started,
+    };
+    if (message !== undefined) result.message = message;
+    return result;
+  };
+
+  let instance: WebAssembly.Instance;
+  try {
+    instance = new WebAssembly.Instance(module, imports as WebAssembly.Imports);
+  } catch (e) {
+    if (e instanceof WebAssembly.LinkError) {
+      throw aetherError('AETHER_E_WASM_UNSUPPORTED_IMPORT', `the module cannot be linked: ${e.message}`, {}, e);
+    }
+    // a start function (not _start) trapping during instantiation is the module's doing
+    if (e instanceof WebAssembly.RuntimeError) return finish('trap', null, e.message);
+    throw e;
+  }
+  if (memory === undefined) {
+    memory = exportedMemory(instance);
+    if (memory !== undefined) wasi.bind(memory);
+  }
+  const start = instance.exports._start;
+  if (typeof start !== 'function') {
+    throw aetherError('AETHER_E_WASM_NO_START', 'the module exports no _start function', {});
+  }
+
+  try {
+    (start as () => unknown)();
+    return finish('ok', 0);
+  } catch (e) {
+    if (e instanceof WasiExit) {
+      return e.code === 0 ? finish('ok', 0) : finish('exit', e.code, `the module exited with code ${e.code}`);
+    }
+    if (e instanceof WasiOutputLimit) return finish('output-too-large', null, e.message);
+    if (isModuleFault(e))
+      return finish('trap', null, e instanceof Error ? e.message : 'uncaught WebAssembly exception');
+    throw e;
+  }
+}
