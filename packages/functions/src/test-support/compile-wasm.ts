@@ -15,7 +15,7 @@ const CACHE_DIR = path.join(tmpdir(), 'aether-wasm-fixtures');
  * Compiles `source` (C) with `clang --target=wasm32-wasi -O2` plus `flags`
  * (e.g. `-Wl,--max-memory=1048576`) and returns the module bytes.
  */
-export function compileC(source: string, flags: string[] = []): Uint8Array {
+export function compileC(source: string, flags: string[] = []): Uint8Array<ArrayBuffer> {
   const key = createHash('sha256')
     .update(source)
     .update('\0' + flags.join('\0'))

@@ -202,13 +202,16 @@ describe('instrumentMemoryGrow on C programs', () => {
     const { outcome, flag } = runReadingFlag(capped);
     expect(outcome).toBe('trap');
     expect(flag).toBe(1);
-    // runInstance guesses 'memory-limit' only when the memory is within a page of
-    // the cap; a refused 1 MB grow leaves it further away, so it sees a plain trap
+    // Uninstrumented, runInstance can only judge by distance to the cap: a refused
+    // 1 MB grow leaves the memory further than a page away, so it sees a plain trap;
+    // instrumented, it reads the flag and reports the memory limit exactly.
     const before = run(original);
     const after = run(result.bytes);
-    expect(after.outcome).toBe('trap');
+    expect(before.outcome).toBe('trap');
+    expect(after.outcome).toBe('memory-limit');
+    expect(after.message).toContain('memory.grow was refused');
     expect(new TextDecoder().decode(after.stderr)).toBe('refused after 15 MB\n');
-    expect(after).toEqual(before);
+    expect({ ...after, outcome: 'trap', message: before.message }).toEqual(before);
   });
 
   it('leaves the flag at 0 when memory grows successfully, and the output is unchanged', () => {
@@ -532,9 +535,11 @@ describe('instrumentMemoryGrow on the examples', () => {
     const original = readExample('hog');
     const result = instrumented(original);
     const after = run(result.bytes);
-    expect(after.outcome).toBe('trap'); // not within a page of the cap: runInstance cannot tell
+    const before = run(original);
+    expect(after.outcome).toBe('memory-limit'); // the flag says a grow was refused
+    expect(before.outcome).toBe('trap'); // not within a page of the cap: without the flag it cannot tell
     expect(new TextDecoder().decode(after.stderr)).toBe('hog: malloc failed after 15 MB; aborting\n');
-    expect(after).toEqual(run(original));
+    expect({ ...after, outcome: 'trap', message: before.message }).toEqual(before);
     expect(runReadingFlag(capMemory(result.bytes, LIMIT_PAGES))).toMatchObject({ outcome: 'trap', flag: 1 });
   });
 

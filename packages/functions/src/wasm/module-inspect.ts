@@ -384,19 +384,20 @@ function encodeU32(value: number): number[] {
 /**
  * Returns a copy of `bytes` whose defined memory has a maximum of at most
  * `maxPages` (the declared maximum is kept when it is lower). A module that
- * imports its memory, or has none, is returned as is: the host bounds an
+ * imports its memory, or has none, is copied unchanged: the host bounds an
  * imported memory with the `WebAssembly.Memory` it passes. Throws
  * `AETHER_E_WASM_INVALID_MODULE` for shared or 64-bit memories and
  * `AETHER_E_WASM_MEMORY_LIMIT` when the initial memory exceeds `maxPages`.
  */
-export function capMemory(bytes: Uint8Array, maxPages: number): Uint8Array {
+export function capMemory(bytes: Uint8Array, maxPages: number): Uint8Array<ArrayBuffer> {
   if (!Number.isInteger(maxPages) || maxPages < 0 || maxPages > MAX_PAGES_32) {
     throw new RangeError(`maxPages must be an integer from 0 to ${MAX_PAGES_32}, got ${maxPages}`);
   }
   checkHeader(bytes);
   const parsed = parseOrThrow(bytes);
   const section = parsed.memorySection;
-  if (section === undefined || parsed.memories.length === 0) return bytes;
+  // A copy either way: callers get bytes they may hand to WebAssembly.compile.
+  if (section === undefined || parsed.memories.length === 0) return bytes.slice();
 
   const content = encodeU32(parsed.memories.length);
   for (const limits of parsed.memories) {

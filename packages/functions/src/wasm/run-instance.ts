@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 
 import { aetherError } from '@aether/core';
 
+import { GROW_FAILED_EXPORT } from './grow-instrument.js';
 import { WASI_MODULE, WASM_PAGE_BYTES, type ModuleInfo } from './module-inspect.js';
 import { WasiExit, WasiOutputLimit, createWasiContext } from './wasi.js';
 
@@ -101,14 +102,29 @@ function exportedMemory(instance: WebAssembly.Instance): WebAssembly.Memory | un
 }
 
 /**
- * Whether the memory is at its cap: it cannot grow by one more page. A failed
- * `memory.grow` is invisible to the host (V8 has no hook), so this is a guess:
- * a request larger than a page can fail further from the cap (a loop of 1 MB
- * mallocs under 16 MB stops ~0.9 MB short) and then reads as a plain trap or
- * exit. grow-instrument.ts makes refused growth observable exactly.
+ * Whether the memory is at its cap: it cannot grow by one more page. The
+ * fallback for modules grow-instrument.ts could not instrument (a failed
+ * `memory.grow` is otherwise invisible to the host: V8 has no hook); a request
+ * larger than a page can fail further from the cap and then reads as a plain
+ * trap or exit.
  */
 function atMemoryCap(memoryBytes: number, limitBytes: number): boolean {
   return memoryBytes + WASM_PAGE_BYTES > limitBytes;
+}
+
+/** The refused-growth flag grow-instrument.ts adds, when the module carries it. */
+function growFlag(instance: WebAssembly.Instance | undefined): WebAssembly.Global | undefined {
+  const flag = instance?.exports[GROW_FAILED_EXPORT];
+  return flag instanceof WebAssembly.Global ? flag : undefined;
+}
+
+function hasGrowFlag(instance: WebAssembly.Instance | undefined): boolean {
+  return growFlag(instance) !== undefined;
+}
+
+/** Whether a `memory.grow` of this run was refused (the instrumented module says so exactly). */
+function growRefused(instance: WebAssembly.Instance | undefined): boolean {
+  return growFlag(instance)?.value === 1;
 }
 
 /** Errors a module raises by itself: traps, JS stack overflow in wasm frames, uncaught wasm exceptions. */
@@ -147,13 +163,22 @@ export function runInstance(module: WebAssembly.Module, input: Uint8Array, optio
     wasi.bind(memory);
   }
 
+  let instance: WebAssembly.Instance | undefined;
   const finish = (outcome: RunOutcome, exitCode: number | null, message?: string): RunResult => {
     const memoryBytes = memory?.buffer.byteLength ?? 0;
-    if ((outcome === 'trap' || outcome === 'exit') && atMemoryCap(memoryBytes, options.memoryLimitBytes)) {
-      message =
-        `the module stopped (${message ?? 'no message'}) with ${memoryBytes / 1024} KB of its ` +
-        `${Math.floor(options.memoryLimitBytes / 1024)} KB memory limit in use: an allocation most likely failed at the limit`;
-      outcome = 'memory-limit';
+    if (outcome === 'trap' || outcome === 'exit') {
+      const limitKb = Math.floor(options.memoryLimitBytes / 1024);
+      if (growRefused(instance)) {
+        message =
+          `the module could not grow its memory past its ${limitKb} KB limit (memory.grow was refused at ` +
+          `${memoryBytes / 1024} KB) and stopped: ${message ?? 'no message'}`;
+        outcome = 'memory-limit';
+      } else if (!hasGrowFlag(instance) && atMemoryCap(memoryBytes, options.memoryLimitBytes)) {
+        message =
+          `the module stopped (${message ?? 'no message'}) with ${memoryBytes / 1024} KB of its ` +
+          `${limitKb} KB memory limit in use: an allocation most likely failed at the limit`;
+        outcome = 'memory-limit';
+      }
     }
     const result: RunResult = {
       outcome,
@@ -167,7 +192,6 @@ export function runInstance(module: WebAssembly.Module, input: Uint8Array, optio
     return result;
   };
 
-  let instance: WebAssembly.Instance;
   try {
     instance = new WebAssembly.Instance(module, imports as WebAssembly.Imports);
   } catch (e) {

@@ -10,6 +10,7 @@
 import { availableParallelism } from 'node:os';
 import { aetherError, toAetherError, type AetherError } from '@aether/core';
 import { createModuleCache, moduleCacheKey, type ModuleCacheStats } from './module-cache.js';
+import { instrumentMemoryGrow } from './grow-instrument.js';
 import { WASM_PAGE_BYTES, capMemory, inspectModule, type ModuleInfo, type ModuleMemory } from './module-inspect.js';
 import type { RunResult } from './run-instance.js';
 import { createWorkerPool, type WasmLogger, type WorkerPoolStats } from './worker-pool.js';
@@ -200,8 +201,15 @@ export function createWasmRuntime(options: WasmRuntimeOptions = {}): WasmRuntime
   }
 
   async function compile(code: Uint8Array, info: ModuleInfo, maxPages: number): Promise<CompiledModule> {
-    // the DOM lib's BufferSource excludes SharedArrayBuffer views; module bytes never are one
-    const capped = capMemory(code, maxPages) as Uint8Array<ArrayBuffer>;
+    // Refused memory growth becomes visible (AETHER_E_WASM_MEMORY_LIMIT exactly, not by guess).
+    const instrumented = instrumentMemoryGrow(code);
+    if (!instrumented.instrumented) {
+      opts.logger.warn(
+        { hash: info.hash, reason: instrumented.reason },
+        'memory.grow not instrumented: memory-limit errors of this module are judged by how close it ran to its limit',
+      );
+    }
+    const capped = capMemory(instrumented.bytes, maxPages);
     try {
       return { module: await WebAssembly.compile(capped), info };
     } catch (err) {
