@@ -216,12 +216,16 @@ describe('a node started in-process', () => {
     dirs.push(dir);
     const db = path.join(dir, 'data', 'aether.db');
     const node = await start(config((c) => ((c.persistence.mode = 'state-action-log'), (c.server.dbPath = db))));
-    expect(await (await fetch(`${node.url}/health`)).json()).toEqual({
+    const health = await (await fetch(`${node.url}/health`)).json();
+    expect(health).toMatchObject({
       status: 'ok',
       persistence: 'state-action-log',
       store: `sqlite ${db}`,
       uptime_s: 0,
+      functions: 0,
+      edge_nodes: 0,
     });
+    expect(Object.keys(health.wasm).sort()).toEqual(['cache', 'transport', 'workers']);
     expect(node.banner[0]).toBe(
       `aether serve: gRPC 127.0.0.1:${node.grpcPort}, HTTP http://127.0.0.1:${node.httpPort}, ` +
         `persistence state-action-log (sqlite ${db})`,
