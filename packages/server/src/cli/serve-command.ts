@@ -69,7 +69,7 @@ export async function runServe(options: ServeCommandOptions & GlobalOptions, io:
   const logger = createCliLogger(io, options.verbose === true);
   if (insecure && config.auth.token === undefined) {
     io.stderr(
-      `warning: listening on ${config.server.host} without a token (--insecure): anyone who can reach it can run workflows\n`,
+      `warning: listening on ${config.server.host} without a token (--insecure): anyone who can reach it can run workflows and deploy functions\n`,
     );
   }
   const node = await startServer(config, { insecure, logger, logRequests: options.verbose === true });
