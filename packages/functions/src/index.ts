@@ -149,15 +149,6 @@ export type { WorkerPoolStats } from './wasm/worker-pool.js';
  * const info = inspectModule(bytes, { maxModuleBytes: 10 << 20, memoryLimitBytes: 16 << 20 });
  */
 export { inspectModule } from './wasm/module-inspect.js';
-/**
- * Returns a copy of a module whose defined memory has a maximum of at most
- * `maxPages` (64 KiB pages); a module that imports its memory or has none comes
- * back unchanged. The cap is how Aether bounds an instance's memory.
- * @example
- * const capped = capMemory(bytes, Math.floor((16 << 20) / WASM_PAGE_BYTES));
- * const module = new WebAssembly.Module(capped);
- */
-export { capMemory } from './wasm/module-inspect.js';
 /** Bytes in one WebAssembly memory page (65536). */
 export { WASM_PAGE_BYTES } from './wasm/module-inspect.js';
 /** What inspectModule reports (hash, size, memory, WASI imports), its memory part and its limits. */

@@ -18,7 +18,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { compileC } from '../test-support/compile-wasm.js';
 import { GROW_FAILED_EXPORT, instrumentMemoryGrow, type InstrumentResult } from './grow-instrument.js';
-import { WASI_MODULE, WASM_PAGE_BYTES, capMemory } from './module-inspect.js';
+import { importMemory, importedMemory } from './memory-import.js';
+import { WASI_MODULE, WASM_PAGE_BYTES, inspectModule } from './module-inspect.js';
 import { runInstance, type RunResult } from './run-instance.js';
 import { WasiExit, createWasiContext } from './wasi.js';
 import { createWasmRuntime } from './wasm-runtime.js';
@@ -157,9 +158,19 @@ function flagOf(instance: WebAssembly.Instance): unknown {
   return (flag as WebAssembly.Global).value;
 }
 
-/** Runs a WASI command and reads the flag afterwards, which runInstance cannot (it keeps the instance). */
+/** The memory of `bytes` as the runtime prepares it: imported, capped at 16 MB. */
+function memoryOf(bytes: Uint8Array): ReturnType<typeof importedMemory> {
+  const info = inspectModule(bytes, { maxModuleBytes: 1 << 24, memoryLimitBytes: LIMIT_BYTES });
+  return importedMemory(info.memory, LIMIT_PAGES);
+}
+
+/**
+ * Runs a WASI command whose memory importMemory made an import (capped at 16 MB) and reads the
+ * flag afterwards, which runInstance cannot (it keeps the instance).
+ */
 function runReadingFlag(bytes: Uint8Array, input = ''): { outcome: string; flag: unknown; stdout: string } {
-  const module = compile(bytes);
+  const info = memoryOf(bytes);
+  const module = compile(importMemory(bytes, LIMIT_PAGES));
   const wasi = createWasiContext({
     stdin: new TextEncoder().encode(input),
     args: ['main'],
@@ -169,8 +180,9 @@ function runReadingFlag(bytes: Uint8Array, input = ''): { outcome: string; flag:
       .filter((i) => i.module === WASI_MODULE)
       .map((i) => i.name),
   });
-  const instance = new WebAssembly.Instance(module, { [WASI_MODULE]: wasi.imports });
-  wasi.bind(instance.exports.memory as WebAssembly.Memory);
+  const memory = new WebAssembly.Memory({ initial: info.initialPages, maximum: LIMIT_PAGES });
+  const instance = new WebAssembly.Instance(module, { [WASI_MODULE]: wasi.imports, aether: { memory } });
+  wasi.bind(memory);
   let outcome = 'ok';
   try {
     (instance.exports._start as () => void)();
@@ -182,12 +194,13 @@ function runReadingFlag(bytes: Uint8Array, input = ''): { outcome: string; flag:
   return { outcome, flag: flagOf(instance), stdout: new TextDecoder().decode(wasi.stdout()) };
 }
 
-/** Runs a module capped at 16 MB with the runtime's own runner. */
+/** Runs a module capped at 16 MB with the runtime's own runner, its memory imported as the runtime does. */
 function run(bytes: Uint8Array, input = ''): Omit<RunResult, 'durationMs'> {
-  const module = compile(capMemory(bytes, LIMIT_PAGES));
+  const module = compile(importMemory(bytes, LIMIT_PAGES));
   const { durationMs: _, ...rest } = runInstance(module, new TextEncoder().encode(input), {
     memoryLimitBytes: LIMIT_BYTES,
     maxOutputBytes: 1 << 20,
+    memory: memoryOf(bytes),
   });
   return rest;
 }
@@ -197,9 +210,7 @@ describe('instrumentMemoryGrow on C programs', () => {
     const original = compileC(HOG_C);
     const result = instrumented(original);
     expect(result.growSites).toBeGreaterThan(0);
-    const capped = capMemory(result.bytes, LIMIT_PAGES);
-
-    const { outcome, flag } = runReadingFlag(capped);
+    const { outcome, flag } = runReadingFlag(result.bytes);
     expect(outcome).toBe('trap');
     expect(flag).toBe(1);
     // Uninstrumented, runInstance can only judge by distance to the cap: a refused
@@ -219,8 +230,7 @@ describe('instrumentMemoryGrow on C programs', () => {
     const result = instrumented(original);
     expect(result.growSites).toBeGreaterThan(0);
 
-    const capped = capMemory(result.bytes, LIMIT_PAGES);
-    const { outcome, flag, stdout } = runReadingFlag(capped);
+    const { outcome, flag, stdout } = runReadingFlag(result.bytes);
     expect(outcome).toBe('ok');
     expect(flag).toBe(0);
     expect(stdout).toMatch(/^sum=\d+\n$/);
@@ -540,7 +550,7 @@ describe('instrumentMemoryGrow on the examples', () => {
     expect(before.outcome).toBe('trap'); // not within a page of the cap: without the flag it cannot tell
     expect(new TextDecoder().decode(after.stderr)).toBe('hog: malloc failed after 15 MB; aborting\n');
     expect({ ...after, outcome: 'trap', message: before.message }).toEqual(before);
-    expect(runReadingFlag(capMemory(result.bytes, LIMIT_PAGES))).toMatchObject({ outcome: 'trap', flag: 1 });
+    expect(runReadingFlag(result.bytes)).toMatchObject({ outcome: 'trap', flag: 1 });
   });
 
   it('runs loop until the timeout, as before', async () => {

@@ -1,6 +1,6 @@
 /**
  * Makes a module tell the host when a `memory.grow` was refused. Aether caps a
- * module's memory (`capMemory`); a C program at the cap sees malloc return
+ * module's memory (`importMemory`); a C program at the cap sees malloc return
  * NULL and then traps or exits non-zero, which looks like any other failure.
  * The JS API has no hook on memory.grow, so this file rewrites the binary:
  * every `memory.grow` becomes a call to an added function that grows the
@@ -572,7 +572,7 @@ function rank(id: number): number {
  *
  * @example
  * const r = instrumentMemoryGrow(bytes);
- * const capped = capMemory(r.bytes, limitPages);
+ * const capped = importMemory(r.bytes, limitPages);
  * // after a trap or non-zero exit:
  * const refused = r.instrumented && (instance.exports[GROW_FAILED_EXPORT] as WebAssembly.Global).value === 1;
  */

@@ -4,7 +4,7 @@ import { AetherError, TerminalError } from '@aether/core';
 import { describe, expect, it } from 'vitest';
 
 import { compileC } from '../test-support/compile-wasm.js';
-import { capMemory, inspectModule } from './module-inspect.js';
+import { inspectModule } from './module-inspect.js';
 
 const MB = 1024 * 1024;
 const LIMITS = { maxModuleBytes: 10 * MB, memoryLimitBytes: 16 * MB };
@@ -114,58 +114,5 @@ describe('inspectModule', () => {
       ['-mexec-model=reactor'],
     );
     expect(thrown(() => inspectModule(bytes, LIMITS)).code).toBe('AETHER_E_WASM_NO_START');
-  });
-});
-
-describe('capMemory', () => {
-  it('adds a maximum to a memory that has none, and the result validates', () => {
-    const bytes = compileC(HELLO);
-    const capped = capMemory(bytes, 256);
-    expect(capped).not.toBe(bytes);
-    expect(WebAssembly.validate(capped)).toBe(true);
-    const info = inspectModule(capped, LIMITS);
-    expect(info.memory).toMatchObject({ kind: 'defined', maxPages: 256 });
-    expect(info.memory.initialPages).toBe(inspectModule(bytes, LIMITS).memory.initialPages);
-  });
-
-  it('lowers a larger declared maximum and keeps a lower one', () => {
-    const big = compileC(HELLO, [`-Wl,--max-memory=${64 * MB}`]);
-    expect(inspectModule(capMemory(big, 256), LIMITS).memory.maxPages).toBe(256);
-    const small = compileC(HELLO, ['-Wl,--max-memory=1048576']);
-    expect(inspectModule(capMemory(small, 256), LIMITS).memory.maxPages).toBe(16);
-  });
-
-  it('re-encodes LEB128s that change length', () => {
-    // memory {min 1} -> {min 1, max 65536}: the max needs three LEB128 bytes
-    const bytes = rawModule([5, 1, 0x00, 1]);
-    const capped = capMemory(bytes, 65536);
-    expect([...capped.subarray(8)]).toEqual([5, 6, 1, 0x01, 1, 0x80, 0x80, 0x04]);
-    expect(WebAssembly.validate(capped)).toBe(true);
-  });
-
-  it('returns a module that imports its memory unchanged (a copy)', () => {
-    const bytes = compileC(HELLO, ['-Wl,--import-memory']);
-    const capped = capMemory(bytes, 256);
-    expect(capped).not.toBe(bytes);
-    expect(capped).toEqual(bytes);
-  });
-
-  it('returns a module without memory unchanged (a copy)', () => {
-    const bytes = rawModule();
-    const capped = capMemory(bytes, 256);
-    expect(capped).not.toBe(bytes);
-    expect(capped).toEqual(bytes);
-  });
-
-  it('rejects shared memories', () => {
-    const shared = rawModule([5, 1, 0x03, 1, 2]);
-    const err = thrown(() => capMemory(shared, 256));
-    expect(err.code).toBe('AETHER_E_WASM_INVALID_MODULE');
-    expect(err.message).toMatch(/shared or 64-bit/);
-  });
-
-  it('rejects a cap below the initial memory', () => {
-    const bytes = rawModule([5, 1, 0x00, 4]);
-    expect(thrown(() => capMemory(bytes, 2)).code).toBe('AETHER_E_WASM_MEMORY_LIMIT');
   });
 });

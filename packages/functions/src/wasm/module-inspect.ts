@@ -1,11 +1,9 @@
 /**
- * Checks an uploaded WebAssembly module before Aether compiles or runs it, and
- * caps its memory. The JS API neither says how much memory a module asks for
- * nor lets the host bound a memory the module defines itself, so this file
- * reads the few sections that matter (import, function, memory, export) with
- * its own LEB128 decoder and, for the cap, rewrites the memory section: the
- * module's memory maximum is Aether's memory limit (without one a module grew
- * to 4 GB on our machines).
+ * Checks an uploaded WebAssembly module before Aether compiles or runs it. The
+ * JS API does not say how much memory a module asks for, so this file reads the
+ * few sections that matter (import, memory, export) with its own LEB128
+ * decoder. memory-import.ts reuses that decoder (`readModule`) to turn the
+ * module's memory into an import the host bounds and pools.
  */
 // WebAssembly's JS API types exist only in TypeScript's DOM lib (@types/node 20 has none).
 /// <reference lib="dom" />
@@ -17,7 +15,7 @@ import { aetherError, type AetherError } from '@aether/core';
 export const WASM_PAGE_BYTES = 65_536;
 
 /** Largest page count of a 32-bit memory (4 GiB). */
-const MAX_PAGES_32 = 65_536;
+export const MAX_PAGES_32 = 65_536;
 
 /** The import module of WASI preview 1, the only host API Aether provides. */
 export const WASI_MODULE = 'wasi_snapshot_preview1';
@@ -57,13 +55,26 @@ export interface InspectOptions {
 type ExternKind = 'function' | 'table' | 'memory' | 'global' | 'tag';
 const EXTERN_KINDS: readonly ExternKind[] = ['function', 'table', 'memory', 'global', 'tag'];
 
-interface Limits {
+/** The limits of a memory or table: flags byte, initial size and optional maximum. */
+export interface Limits {
   flags: number;
   initial: number;
   max?: number;
 }
 
-interface ParsedImport {
+/** Where a section lies in the module bytes. */
+export interface SectionSpan {
+  id: number;
+  /** Offset of the section id byte. */
+  start: number;
+  /** Offset of the first import of the import section (after the count); the content start otherwise. */
+  entries: number;
+  /** Offset after the section. */
+  end: number;
+}
+
+/** An import as {@link readModule} decodes it. */
+export interface ParsedImport {
   module: string;
   name: string;
   kind: ExternKind;
@@ -71,20 +82,30 @@ interface ParsedImport {
   limits?: Limits;
 }
 
-interface ParsedModule {
+/** The sections of a module up to its export section, as {@link readModule} decodes them. */
+export interface ParsedModule {
   imports: ParsedImport[];
   /** Memories the module defines (memory section). */
   memories: Limits[];
   exports: { name: string; kind: ExternKind }[];
-  /** Byte range of the whole memory section (id byte to end), when present. */
-  memorySection?: { start: number; end: number };
+  /** Every section up to and including the export section, in module order (custom ones too). */
+  sections: SectionSpan[];
 }
 
-const SECTION_IMPORT = 2;
-const SECTION_MEMORY = 5;
+/** Id of custom sections (names, debug info), which may appear anywhere. */
+export const SECTION_CUSTOM = 0;
+/** Id of the type section, the only one that precedes the import section. */
+export const SECTION_TYPE = 1;
+/** Id of the import section. */
+export const SECTION_IMPORT = 2;
+/** Id of the memory section. */
+export const SECTION_MEMORY = 5;
 const SECTION_EXPORT = 7;
+/** Position of each known section id (index) in the order the binary format demands (tag 13 after memory). */
+const SECTION_RANK = [0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 12, 13, 11, 6];
 const MAGIC = [0x00, 0x61, 0x73, 0x6d];
-const HEADER_BYTES = 8;
+/** Bytes of the magic number and version that open every module. */
+export const HEADER_BYTES = 8;
 
 /** Thrown by the decoder; turned into AETHER_E_WASM_INVALID_MODULE by its callers. */
 class MalformedModule extends Error {}
@@ -216,8 +237,9 @@ function checkHeader(bytes: Uint8Array): void {
  * code, data) hold nothing this file needs. Custom sections are skipped.
  */
 function parseModule(bytes: Uint8Array): ParsedModule {
-  const parsed: ParsedModule = { imports: [], memories: [], exports: [] };
+  const parsed: ParsedModule = { imports: [], memories: [], exports: [], sections: [] };
   const r = new Reader(bytes, HEADER_BYTES, bytes.byteLength);
+  let lastRank = 0;
   while (!r.done) {
     const start = r.pos;
     const id = r.byte();
@@ -225,12 +247,21 @@ function parseModule(bytes: Uint8Array): ParsedModule {
     const contentStart = r.pos;
     const end = contentStart + size;
     if (end > bytes.byteLength) throw new MalformedModule(`section ${id} runs past the end of the module`);
+    const rank = SECTION_RANK[id];
+    if (rank === undefined) throw new MalformedModule(`unknown section id ${id} at byte ${start}`);
+    if (id !== SECTION_CUSTOM) {
+      if (rank <= lastRank) throw new MalformedModule(`section ${id} at byte ${start} is out of order or repeated`);
+      lastRank = rank;
+    }
     const s = new Reader(bytes, contentStart, end);
+    const span: SectionSpan = { id, start, entries: contentStart, end };
+    parsed.sections.push(span);
     if (id === SECTION_IMPORT) {
-      for (let n = s.u32(); n > 0; n--) parsed.imports.push(readImport(s));
+      const n = s.u32();
+      span.entries = s.pos;
+      for (let i = 0; i < n; i++) parsed.imports.push(readImport(s));
     } else if (id === SECTION_MEMORY) {
       for (let n = s.u32(); n > 0; n--) parsed.memories.push(s.limits());
-      parsed.memorySection = { start, end };
     } else if (id === SECTION_EXPORT) {
       for (let n = s.u32(); n > 0; n--) {
         const name = s.name();
@@ -256,8 +287,21 @@ function parseOrThrow(bytes: Uint8Array): ParsedModule {
   }
 }
 
-/** Shared (threads) and 64-bit memories would escape the cap and the host's memory handling. */
-function checkMemoryFlags(limits: Limits): void {
+/**
+ * Checks the header, then decodes the sections up to the export section.
+ * Throws `AETHER_E_WASM_INVALID_MODULE` for a bad header, truncated or
+ * malformed sections, and sections out of order. Not a validator.
+ */
+export function readModule(bytes: Uint8Array): ParsedModule {
+  checkHeader(bytes);
+  return parseOrThrow(bytes);
+}
+
+/**
+ * Throws `AETHER_E_WASM_INVALID_MODULE` for shared (threads) and 64-bit
+ * memories, which would escape the cap and the host's memory handling.
+ */
+export function checkMemoryFlags(limits: Limits): void {
   if (limits.flags !== 0x00 && limits.flags !== 0x01) {
     throw aetherError('AETHER_E_WASM_INVALID_MODULE', 'shared or 64-bit memories are not supported', {
       limitsFlags: limits.flags,
@@ -369,7 +413,8 @@ export function inspectModule(bytes: Uint8Array, opts: InspectOptions): ModuleIn
   };
 }
 
-function encodeU32(value: number): number[] {
+/** Unsigned LEB128 encoding of `value` (at most 32 bits). */
+export function encodeU32(value: number): number[] {
   const out: number[] = [];
   let v = value;
   do {
@@ -378,45 +423,5 @@ function encodeU32(value: number): number[] {
     if (v !== 0) b |= 0x80;
     out.push(b);
   } while (v !== 0);
-  return out;
-}
-
-/**
- * Returns a copy of `bytes` whose defined memory has a maximum of at most
- * `maxPages` (the declared maximum is kept when it is lower). A module that
- * imports its memory, or has none, is copied unchanged: the host bounds an
- * imported memory with the `WebAssembly.Memory` it passes. Throws
- * `AETHER_E_WASM_INVALID_MODULE` for shared or 64-bit memories and
- * `AETHER_E_WASM_MEMORY_LIMIT` when the initial memory exceeds `maxPages`.
- */
-export function capMemory(bytes: Uint8Array, maxPages: number): Uint8Array<ArrayBuffer> {
-  if (!Number.isInteger(maxPages) || maxPages < 0 || maxPages > MAX_PAGES_32) {
-    throw new RangeError(`maxPages must be an integer from 0 to ${MAX_PAGES_32}, got ${maxPages}`);
-  }
-  checkHeader(bytes);
-  const parsed = parseOrThrow(bytes);
-  const section = parsed.memorySection;
-  // A copy either way: callers get bytes they may hand to WebAssembly.compile.
-  if (section === undefined || parsed.memories.length === 0) return bytes.slice();
-
-  const content = encodeU32(parsed.memories.length);
-  for (const limits of parsed.memories) {
-    checkMemoryFlags(limits);
-    if (limits.initial > maxPages) {
-      throw aetherError(
-        'AETHER_E_WASM_MEMORY_LIMIT',
-        `the module needs ${limits.initial * 64} KB of memory at start, above the limit of ${maxPages * 64} KB`,
-        { initialBytes: limits.initial * WASM_PAGE_BYTES, limitBytes: maxPages * WASM_PAGE_BYTES },
-      );
-    }
-    const max = limits.max === undefined ? maxPages : Math.min(limits.max, maxPages);
-    content.push(0x01, ...encodeU32(limits.initial), ...encodeU32(max));
-  }
-  const head = [SECTION_MEMORY, ...encodeU32(content.length)];
-  const out = new Uint8Array(section.start + head.length + content.length + (bytes.byteLength - section.end));
-  out.set(bytes.subarray(0, section.start), 0);
-  out.set(head, section.start);
-  out.set(content, section.start + head.length);
-  out.set(bytes.subarray(section.end), section.start + head.length + content.length);
   return out;
 }

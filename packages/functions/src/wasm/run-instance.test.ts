@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 
+import { AetherError } from '@aether/core';
 import { compileC } from '../test-support/compile-wasm.js';
-import { capMemory, inspectModule } from './module-inspect.js';
+import { importMemory, importedMemory } from './memory-import.js';
+import { createMemoryPool, type MemoryPool } from './memory-pool.js';
+import { inspectModule, type ModuleMemory } from './module-inspect.js';
 import { runInstance, type RunOptions } from './run-instance.js';
 
 const MB = 1024 * 1024;
@@ -43,6 +46,13 @@ const bytesOf = (s: string) => new TextEncoder().encode(s);
 
 function compile(source: string, flags: string[] = []): WebAssembly.Module {
   return new WebAssembly.Module(compileC(source, flags));
+}
+
+/** Compiles like the runtime does: the memory becomes an import of `aether.memory` capped at `limitBytes`. */
+function prepared(bytes: Uint8Array, limitBytes = 16 * MB): { module: WebAssembly.Module; memory: ModuleMemory } {
+  const pages = limitBytes / 65536;
+  const info = inspectModule(bytes, { maxModuleBytes: 10 * MB, memoryLimitBytes: limitBytes });
+  return { module: new WebAssembly.Module(importMemory(bytes, pages)), memory: importedMemory(info.memory, pages) };
 }
 
 describe('runInstance', () => {
@@ -118,8 +128,8 @@ describe('runInstance', () => {
   });
 
   it('stops a memory hog at the cap and reports memory-limit', () => {
-    const capped = capMemory(compileC(hog(16 * 1024)), (16 * MB) / 65536);
-    const result = runInstance(new WebAssembly.Module(capped), new Uint8Array(), OPTS);
+    const { module, memory } = prepared(compileC(hog(16 * 1024)));
+    const result = runInstance(module, new Uint8Array(), { ...OPTS, memory });
     expect(result.outcome).toBe('memory-limit');
     expect(result.exitCode).toBeNull();
     expect(result.memoryBytes).toBeLessThanOrEqual(16 * MB);
@@ -130,8 +140,8 @@ describe('runInstance', () => {
 
   it('reports a hog whose last, larger request failed short of the cap as a plain trap', () => {
     // a refused 1 MB grow leaves ~0.9 MB unused: the host cannot tell it from any other trap
-    const capped = capMemory(compileC(hog(MB)), (16 * MB) / 65536);
-    const result = runInstance(new WebAssembly.Module(capped), new Uint8Array(), OPTS);
+    const { module, memory } = prepared(compileC(hog(MB)));
+    const result = runInstance(module, new Uint8Array(), { ...OPTS, memory });
     expect(result.outcome).toBe('trap');
     expect(result.memoryBytes).toBeLessThanOrEqual(16 * MB);
     expect(text(result.stderr)).toMatch(/^out of memory after 15360 KB\n$/);
@@ -139,11 +149,8 @@ describe('runInstance', () => {
 
   it('reports a nonzero exit at the cap as memory-limit, keeping the exit code', () => {
     const source = hog(16 * 1024).replace('abort();', 'exit(1);');
-    const capped = capMemory(compileC(source), (4 * MB) / 65536);
-    const result = runInstance(new WebAssembly.Module(capped), new Uint8Array(), {
-      ...OPTS,
-      memoryLimitBytes: 4 * MB,
-    });
+    const { module, memory } = prepared(compileC(source), 4 * MB);
+    const result = runInstance(module, new Uint8Array(), { ...OPTS, memoryLimitBytes: 4 * MB, memory });
     expect(result).toMatchObject({ outcome: 'memory-limit', exitCode: 1 });
     expect(result.message).toMatch(/exited with code 1/);
   });
@@ -234,5 +241,138 @@ describe('runInstance', () => {
     const median = times[100]!;
     // a loose bound: the measured median is ~0.05 ms; a regression to node:wasi-like costs is ~1 ms
     expect(median).toBeLessThan(1);
+  });
+});
+
+/**
+ * Prints the 32 bytes of a static buffer ('.' for 0), then copies stdin into it and, by the
+ * input's first word, traps, exits 3, writes without end or returns: every way a run can end.
+ */
+const slot = (initializer: string) => `#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+volatile char slot[32]${initializer};
+int main(void) {
+  for (int i = 0; i < 32; i++) putchar(slot[i] ? slot[i] : '.');
+  putchar('\\n');
+  fflush(stdout);
+  char in[32] = {0};
+  ssize_t n = read(0, in, sizeof in - 1);
+  for (ssize_t i = 0; i < n; i++) slot[i] = in[i];
+  if (strncmp(in, "trap", 4) == 0) __builtin_trap();
+  if (strncmp(in, "exit", 4) == 0) exit(3);
+  if (strncmp(in, "spam", 4) == 0) for (;;) putchar('x');
+  return 0;
+}`;
+
+/** A pool that checks a memory is never handed out while in use and counts what comes back. */
+function checkedPool(): MemoryPool & {
+  inUse: Set<WebAssembly.Memory>;
+  seen: Set<WebAssembly.Memory>;
+  released: number;
+} {
+  const pool = createMemoryPool();
+  const inUse = new Set<WebAssembly.Memory>();
+  const seen = new Set<WebAssembly.Memory>();
+  return {
+    inUse,
+    seen,
+    released: 0,
+    acquire(initialPages, maxPages) {
+      const memory = pool.acquire(initialPages, maxPages);
+      expect(inUse.has(memory)).toBe(false);
+      inUse.add(memory);
+      seen.add(memory);
+      return memory;
+    },
+    release(memory, initialPages, maxPages) {
+      expect(inUse.delete(memory)).toBe(true);
+      this.released++;
+      pool.release(memory, initialPages, maxPages);
+    },
+  };
+}
+
+describe('runInstance with a memory pool', () => {
+  const firstLine = (bytes: Uint8Array) => text(bytes).split('\n')[0];
+
+  it('reuses one memory across runs, and a later run never sees what an earlier one wrote', () => {
+    const { module, memory } = prepared(compileC(slot('')));
+    const pool = checkedPool();
+    const options = { ...OPTS, memory, memoryPool: pool };
+    for (const secret of ['secret of request 1', 'secret of request 2', 'secret of request 3']) {
+      const result = runInstance(module, bytesOf(secret), options);
+      expect(result.outcome).toBe('ok');
+      expect(firstLine(result.stdout)).toBe('.'.repeat(32));
+    }
+    expect(pool.seen.size).toBe(1);
+    expect(pool.released).toBe(3);
+    expect(pool.inUse.size).toBe(0);
+  });
+
+  it('gives a module with a data segment its initial data on every run', () => {
+    const { module, memory } = prepared(compileC(slot(' = "initial data"')));
+    const pool = checkedPool();
+    for (const secret of ['overwritten by request 1', 'overwritten by request 2']) {
+      const result = runInstance(module, bytesOf(secret), { ...OPTS, memory, memoryPool: pool });
+      expect(firstLine(result.stdout)).toBe('initial data' + '.'.repeat(20));
+    }
+    expect(pool.seen.size).toBe(1);
+  });
+
+  it('gives the memory back and zeroed after a trap, an exit and too much output', () => {
+    const { module, memory } = prepared(compileC(slot('')));
+    const pool = checkedPool();
+    const options = { ...OPTS, maxOutputBytes: 1000, memory, memoryPool: pool };
+    const outcomes = ['trap: secret', 'exit: secret', 'spam: secret', 'fine'].map((input) => {
+      const result = runInstance(module, bytesOf(input), options);
+      expect(firstLine(result.stdout)).toBe('.'.repeat(32));
+      return result.outcome;
+    });
+    expect(outcomes).toEqual(['trap', 'exit', 'output-too-large', 'ok']);
+    expect(pool.seen.size).toBe(1);
+    expect(pool.released).toBe(4);
+  });
+
+  it('reports the memory a run grew to, and drops that memory rather than reuse it', () => {
+    const { module, memory } = prepared(compileC(hog(16 * 1024)), 4 * MB);
+    const pool = checkedPool();
+    const options = { ...OPTS, memoryLimitBytes: 4 * MB, memory, memoryPool: pool };
+    const first = runInstance(module, new Uint8Array(), options);
+    expect(first.outcome).toBe('memory-limit');
+    expect(first.memoryBytes + 65536).toBeGreaterThan(4 * MB);
+    const second = runInstance(module, new Uint8Array(), options);
+    expect(second).toMatchObject({ outcome: 'memory-limit', memoryBytes: first.memoryBytes });
+    expect(pool.seen.size).toBe(2);
+    expect(pool.released).toBe(2);
+
+    const small = prepared(compileC(slot('')));
+    const result = runInstance(small.module, new Uint8Array(), { ...OPTS, memory: small.memory, memoryPool: pool });
+    expect(result.memoryBytes).toBe(small.memory.initialPages * 65536);
+  });
+
+  it('gives the memory back when the module cannot be linked', () => {
+    const bytes = compileC(
+      `extern int foo(void) __attribute__((import_module("env"), import_name("foo")));
+      int main(void) { return foo(); }`,
+      ['-Wl,--import-memory'],
+    );
+    const pool = checkedPool();
+    let error: unknown;
+    try {
+      runInstance(new WebAssembly.Module(bytes), new Uint8Array(), {
+        ...OPTS,
+        // env.foo is missing, so linking fails whatever the memory
+        memory: { kind: 'imported', initialPages: 1, importModule: 'env', importName: 'memory' },
+        memoryPool: pool,
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(AetherError);
+    expect((error as AetherError).code).toBe('AETHER_E_WASM_UNSUPPORTED_IMPORT');
+    expect(pool.released).toBe(1);
+    expect(pool.inUse.size).toBe(0);
   });
 });

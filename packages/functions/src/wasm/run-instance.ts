@@ -1,9 +1,11 @@
 /**
  * Runs one invocation of a compiled WASI command module, synchronously, in the
- * calling thread (the worker threads of the pool call it): a fresh instance and
- * a fresh WASI context per call, so nothing leaks from one invocation to the
- * next. Whatever the module does (return, exit, trap, run out of memory, write
- * too much) becomes a RunResult; only host bugs throw.
+ * calling thread (the worker threads of the pool call it): a fresh instance, a
+ * fresh WASI context and a zeroed memory per call (a new one, or one from the
+ * worker's MemoryPool for a module that imports its memory), so nothing leaks
+ * from one invocation to the next. Whatever the module does (return, exit,
+ * trap, run out of memory, write too much) becomes a RunResult; only host bugs
+ * throw.
  */
 // WebAssembly's JS API types exist only in TypeScript's DOM lib (@types/node 20 has none).
 /// <reference lib="dom" />
@@ -12,12 +14,17 @@ import { performance } from 'node:perf_hooks';
 import { aetherError } from '@aether/core';
 
 import { GROW_FAILED_EXPORT } from './grow-instrument.js';
+import type { MemoryPool } from './memory-pool.js';
 import { WASI_MODULE, WASM_PAGE_BYTES, type ModuleInfo } from './module-inspect.js';
 import { WasiExit, WasiOutputLimit, createWasiContext } from './wasi.js';
 
 /** Options of {@link runInstance}. */
 export interface RunOptions {
-  /** Memory cap of the instance in bytes; a defined memory must already be capped (see `capMemory`). */
+  /**
+   * Memory cap of the instance in bytes. The host enforces it on a memory the
+   * module imports (see `importMemory`); a memory the module defines is bounded
+   * only by the maximum it declares.
+   */
   memoryLimitBytes: number;
   /** Most bytes stdout and stderr may hold together. */
   maxOutputBytes: number;
@@ -27,6 +34,11 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** The module's memory as `inspectModule` found it; required when the module imports its memory. */
   memory?: ModuleInfo['memory'];
+  /**
+   * Where an imported memory comes from and goes back to after the run (the
+   * worker thread's pool). @default none: a new memory per run
+   */
+  memoryPool?: MemoryPool | undefined;
 }
 
 /** How a run ended. */
@@ -76,8 +88,14 @@ function importPlan(module: WebAssembly.Module): ImportPlan {
   return plan;
 }
 
-/** A memory the host creates for a module that imports one, bounded by the limit. */
-function hostMemory(options: RunOptions): WebAssembly.Memory {
+/** Pages of the memory the host gives a module that imports one. */
+interface MemoryShape {
+  initialPages: number;
+  maxPages: number;
+}
+
+/** The shape of the memory the host gives a module that imports one: bounded by the limit. */
+function hostMemoryShape(options: RunOptions): MemoryShape {
   const info = options.memory;
   if (info?.kind !== 'imported') {
     throw new TypeError('runInstance: the module imports its memory; pass options.memory from inspectModule');
@@ -91,8 +109,7 @@ function hostMemory(options: RunOptions): WebAssembly.Memory {
     );
   }
   // linking demands a maximum no larger than the one the module declares
-  const maximum = Math.min(limitPages, info.maxPages ?? limitPages);
-  return new WebAssembly.Memory({ initial: info.initialPages, maximum });
+  return { initialPages: info.initialPages, maxPages: Math.min(limitPages, info.maxPages ?? limitPages) };
 }
 
 function exportedMemory(instance: WebAssembly.Instance): WebAssembly.Memory | undefined {
@@ -148,6 +165,30 @@ function isModuleFault(e: unknown): boolean {
 export function runInstance(module: WebAssembly.Module, input: Uint8Array, options: RunOptions): RunResult {
   const started = performance.now();
   const plan = importPlan(module);
+  if (plan.memory === undefined) return run(module, plan, input, options, started, undefined);
+
+  const shape = hostMemoryShape(options);
+  const pool = options.memoryPool;
+  const memory =
+    pool?.acquire(shape.initialPages, shape.maxPages) ??
+    new WebAssembly.Memory({ initial: shape.initialPages, maximum: shape.maxPages });
+  try {
+    return run(module, plan, input, options, started, memory);
+  } finally {
+    // after the run, whatever its outcome: the instance is done with the memory (runs are synchronous)
+    pool?.release(memory, shape.initialPages, shape.maxPages);
+  }
+}
+
+/** The run itself; `hostMemory` is the memory to import, when the module imports one. */
+function run(
+  module: WebAssembly.Module,
+  plan: ImportPlan,
+  input: Uint8Array,
+  options: RunOptions,
+  started: number,
+  hostMemory: WebAssembly.Memory | undefined,
+): RunResult {
   const wasi = createWasiContext({
     stdin: input,
     args: options.args ?? ['main'],
@@ -156,9 +197,8 @@ export function runInstance(module: WebAssembly.Module, input: Uint8Array, optio
     importNames: plan.wasiNames,
   });
   const imports: Record<string, Record<string, unknown>> = { [WASI_MODULE]: wasi.imports };
-  let memory: WebAssembly.Memory | undefined;
-  if (plan.memory !== undefined) {
-    memory = hostMemory(options);
+  let memory = hostMemory;
+  if (plan.memory !== undefined && memory !== undefined) {
     imports[plan.memory.module] = { ...imports[plan.memory.module], [plan.memory.name]: memory };
     wasi.bind(memory);
   }

@@ -45,7 +45,30 @@ int main(void) { fprintf(stderr, "something broke\\n"); return 3; }`;
 /** Traps (unreachable). */
 export const TRAP_C = `int main(void) { __builtin_trap(); }`;
 
+/**
+ * Prints a static buffer that starts as "initial" (a data segment) and one that starts zeroed
+ * (.bss), '.' for each 0 byte, then copies stdin into both: a later run that printed anything
+ * but `initial.........|................` would have seen an earlier run's memory.
+ */
+export const SLOT_C = `#include <stdio.h>
+#include <unistd.h>
+volatile char data[16] = "initial";
+volatile char bss[16];
+int main(void) {
+  for (int i = 0; i < 16; i++) putchar(data[i] ? data[i] : '.');
+  putchar('|');
+  for (int i = 0; i < 16; i++) putchar(bss[i] ? bss[i] : '.');
+  putchar('\\n');
+  char in[16];
+  ssize_t n = read(0, in, sizeof in);
+  for (ssize_t i = 0; i < n; i++) data[i] = bss[i] = in[i];
+  return 0;
+}`;
+
 export const echoWasm = (): Uint8Array => compileC(ECHO_C);
+/** ECHO_C built to import its memory (`env.memory`) instead of defining it. */
+export const echoImportingMemoryWasm = (): Uint8Array => compileC(ECHO_C, ['-Wl,--import-memory']);
+export const slotWasm = (): Uint8Array => compileC(SLOT_C);
 export const helloWasm = (): Uint8Array => compileC(HELLO_C);
 export const spinWasm = (): Uint8Array => compileC(SPIN_C);
 export const hogWasm = (): Uint8Array => compileC(HOG_C);

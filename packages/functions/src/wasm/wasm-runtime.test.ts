@@ -1,6 +1,15 @@
 import { AetherError } from '@aether/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { echoWasm, failWasm, helloWasm, hogWasm, spinWasm, trapWasm } from './test-fixtures.js';
+import {
+  echoImportingMemoryWasm,
+  echoWasm,
+  failWasm,
+  helloWasm,
+  hogWasm,
+  slotWasm,
+  spinWasm,
+  trapWasm,
+} from './test-fixtures.js';
 import {
   createWasmRuntime,
   resolveWasmRuntimeOptions,
@@ -48,7 +57,7 @@ describe('resolveWasmRuntimeOptions', () => {
     expect(o).toMatchObject({
       workers: 3,
       cacheSize: 100,
-      transport: 'shared-memory',
+      transport: 'message',
       maxQueue: 256,
       defaultTimeoutMs: 3000,
       defaultMemoryLimitBytes: 16 * 1024 * 1024,
@@ -87,6 +96,27 @@ describe.each<WasmTransport>(['shared-memory', 'message'])('wasm runtime over th
     expect(res.stderr).toBe('');
     expect(res.memoryUsedKb).toBeGreaterThan(0);
     expect(res.executionTimeMs).toBeGreaterThan(0);
+  });
+
+  it('never shows a request the bytes an earlier one left in its memory', async () => {
+    const single = createWasmRuntime({ transport, workers: 1 }); // one worker: every run reuses its memory
+    try {
+      const req = await requestFor(single, slotWasm(), null);
+      const runs = [];
+      for (const secret of ['secret of request 1', 'secret of request 2', 'secret of request 3']) {
+        runs.push(await single.execute({ ...req, input: secret }));
+      }
+      expect(runs.map((r) => r.output)).toEqual(Array(3).fill(`initial.........|${'.'.repeat(16)}`));
+      expect(new Set(runs.map((r) => r.memoryUsedKb)).size).toBe(1);
+    } finally {
+      await single.close();
+    }
+  });
+
+  it('runs a module that imports its memory as env.memory', async () => {
+    const res = await runtime.execute(await requestFor(runtime, echoImportingMemoryWasm(), { imported: true }));
+    expect(res.output).toEqual({ imported: true });
+    expect(res.memoryUsedKb).toBeGreaterThan(0);
   });
 
   it('returns stdout that is not JSON as text without its trailing newline', async () => {

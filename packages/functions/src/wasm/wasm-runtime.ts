@@ -3,7 +3,8 @@
  * (DESIGN.md section 5, WASM): check and compile a module once (LRU of
  * compiled modules keyed by content hash and memory cap), then run each
  * request in a fresh instance on the worker pool with the JSON input as stdin,
- * and turn how the run ended into a value or a typed AetherError.
+ * and turn how the run ended into a value or a typed AetherError. Modules are
+ * compiled to import their memory, so that workers can reuse zeroed memories.
  */
 // WebAssembly's JS API types exist only in TypeScript's DOM lib (@types/node 20 has none).
 /// <reference lib="dom" />
@@ -11,10 +12,11 @@ import { availableParallelism } from 'node:os';
 import { aetherError, toAetherError, type AetherError } from '@aether/core';
 import { createModuleCache, moduleCacheKey, type ModuleCacheStats } from './module-cache.js';
 import { instrumentMemoryGrow } from './grow-instrument.js';
-import { WASM_PAGE_BYTES, capMemory, inspectModule, type ModuleInfo, type ModuleMemory } from './module-inspect.js';
+import { importMemory, importedMemory } from './memory-import.js';
+import { WASM_PAGE_BYTES, inspectModule, type ModuleInfo, type ModuleMemory } from './module-inspect.js';
 import type { RunResult } from './run-instance.js';
 import { createWorkerPool, type WasmLogger, type WorkerPoolStats } from './worker-pool.js';
-import type { WasmTransport } from './worker-protocol.js';
+import { DEFAULT_WASM_TRANSPORT, type WasmTransport } from './worker-protocol.js';
 
 export type { WasmLogger } from './worker-pool.js';
 export type { WasmTransport } from './worker-protocol.js';
@@ -27,7 +29,7 @@ export interface WasmRuntimeOptions {
   /**
    * How input and output bytes reach the workers: ring buffers in shared
    * memory with CRC32 frames, or postMessage with transferred buffers.
-   * @default 'shared-memory'
+   * @default 'message' (DEFAULT_WASM_TRANSPORT, the faster in bench wasm-transport)
    */
   transport?: WasmTransport | undefined;
   /** Requests waiting beyond the busy workers before AETHER_E_FN_OVERLOADED. @default 256 */
@@ -138,7 +140,7 @@ function configInt(name: string, value: number, min: number): number {
 
 /** Fills defaults and checks values (AETHER_E_CONFIG_INVALID). */
 export function resolveWasmRuntimeOptions(options: WasmRuntimeOptions = {}): ResolvedWasmRuntimeOptions {
-  const transport = options.transport ?? 'shared-memory';
+  const transport = options.transport ?? DEFAULT_WASM_TRANSPORT;
   if (transport !== 'shared-memory' && transport !== 'message') {
     throw aetherError('AETHER_E_CONFIG_INVALID', `unknown wasm transport "${String(transport)}"`, { transport });
   }
@@ -163,6 +165,7 @@ export function resolveWasmRuntimeOptions(options: WasmRuntimeOptions = {}): Res
 /** A compiled module as the cache holds it. */
 interface CompiledModule {
   module: WebAssembly.Module;
+  /** What inspectModule found, except `memory`: the imported memory of the compiled module (see importedMemory). */
   info: ModuleInfo;
 }
 
@@ -209,9 +212,13 @@ export function createWasmRuntime(options: WasmRuntimeOptions = {}): WasmRuntime
         'memory.grow not instrumented: memory-limit errors of this module are judged by how close it ran to its limit',
       );
     }
-    const capped = capMemory(instrumented.bytes, maxPages);
+    // The memory becomes an import capped at the limit: workers hand each run a pooled, zeroed one.
+    const bytes = importMemory(instrumented.bytes, maxPages);
     try {
-      return { module: await WebAssembly.compile(capped), info };
+      return {
+        module: await WebAssembly.compile(bytes),
+        info: { ...info, memory: importedMemory(info.memory, maxPages) },
+      };
     } catch (err) {
       throw aetherError(
         'AETHER_E_WASM_INVALID_MODULE',

@@ -19,6 +19,7 @@ import { aetherError, fromErrorBody, toAetherError, type AetherError } from '@ae
 import { RingBuffer } from './ring-buffer.js';
 import type { RunResult } from './run-instance.js';
 import {
+  DEFAULT_WASM_TRANSPORT,
   FRAME_META_BUDGET_BYTES,
   UNKNOWN_REQUEST_ID,
   decodeResponseFrame,
@@ -45,7 +46,7 @@ export interface WorkerPoolOptions {
   size?: number | undefined;
   /** Requests waiting beyond the busy workers before new ones fail with AETHER_E_FN_OVERLOADED. @default 256 */
   maxQueue?: number | undefined;
-  /** @default 'shared-memory' */
+  /** @default DEFAULT_WASM_TRANSPORT ('message') */
   transport?: WasmTransport | undefined;
   /** Largest stdin, sizes the request ring. @default 1 MiB */
   maxInputBytes?: number | undefined;
@@ -130,7 +131,7 @@ export function resolveWorkerPoolOptions(options: WorkerPoolOptions = {}): Resol
   return {
     size: positiveInt('workers', options.size ?? availableParallelism()),
     maxQueue,
-    transport: options.transport ?? 'shared-memory',
+    transport: options.transport ?? DEFAULT_WASM_TRANSPORT,
     maxInputBytes: positiveInt('maxInputBytes', options.maxInputBytes ?? 1024 * 1024),
     maxOutputBytes: positiveInt('maxOutputBytes', options.maxOutputBytes ?? 1024 * 1024),
     maxModulesPerWorker: positiveInt('maxModulesPerWorker', options.maxModulesPerWorker ?? 100),

@@ -16,6 +16,14 @@ import type { RunResult } from './run-instance.js';
 /** How request and response bytes move between threads. */
 export type WasmTransport = 'shared-memory' | 'message';
 
+/**
+ * The transport when none is configured: the faster one in `npm run bench --
+ * wasm-transport`. 'shared-memory' led while every run allocated its own
+ * memory; since runs reuse pooled memories, 'message' serves more requests
+ * (2 cores, tiny input: 12.3k vs 9.6k req/s at concurrency 4).
+ */
+export const DEFAULT_WASM_TRANSPORT: WasmTransport = 'message';
+
 /** How one instance runs: the `runInstance` options besides the module and stdin. */
 export interface RunSpec {
   memoryLimitBytes: number;
