@@ -4,10 +4,11 @@
  * (3) on an `aether edge` node's own `/execute`, and (4) through the control
  * plane forwarding to that edge node. Each at concurrency 1 and 32, measured
  * in one run, with the ratio to the direct runtime, since these machines are
- * shared and noisy. Also: the cold path (first execution after a restart,
- * compile from the stored code) vs a warm cached execution.
+ * shared and noisy. Also: the cold path (a cache miss: check, instrument and
+ * compile the module, then run) vs a warm cached execution, in plain node.
  * Flags: --duration=MS per cell (default 3000).
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -140,28 +141,18 @@ export async function runWasmHttpBench(flags: string[]): Promise<Record<string, 
       }
     }
 
-    // Cold vs warm: first execution on a fresh runtime compiles from the bytes; then it is cached.
-    const cold: number[] = [];
-    const warm: number[] = [];
-    for (let i = 0; i < 20; i++) {
-      const fresh = createWasmRuntime({ workers: 1 });
-      const h = (await fresh.prepare(hello)).hash;
-      fresh.evict(h);
-      const run = () => fresh.execute({ name: 'h', hash: h, loadCode: async () => hello, input: { msg: 'x' } });
-      await run(); // starts the worker thread
-      fresh.evict(h);
-      let s = performance.now();
-      await run();
-      cold.push(performance.now() - s);
-      s = performance.now();
-      await run();
-      warm.push(performance.now() - s);
-      await fresh.close();
-    }
-    cold.sort((a, b) => a - b);
-    warm.sort((a, b) => a - b);
-    rows.push({ path: 'cold: compile + run (cache miss)', concurrency: 1, 'p50 µs': Math.round(pct(cold, 50) * 1000) });
-    rows.push({ path: 'warm: run (cache hit)', concurrency: 1, 'p50 µs': Math.round(pct(warm, 50) * 1000) });
+    // Cold vs warm, in a plain node child process (see bench/wasm-cold.mjs).
+    const cold = spawnSync(process.execPath, [path.join(ROOT, 'bench/wasm-cold.mjs')], {
+      env: childEnv(),
+      encoding: 'utf8',
+    });
+    if (cold.status !== 0) throw new Error(`bench/wasm-cold.mjs failed: ${cold.stderr}`);
+    const { coldP50Ms, warmP50Ms } = JSON.parse(cold.stdout.trim().split('\n').pop()!) as {
+      coldP50Ms: number;
+      warmP50Ms: number;
+    };
+    rows.push({ path: 'cold: compile + run (cache miss)', concurrency: 1, 'p50 µs': Math.round(coldP50Ms * 1000) });
+    rows.push({ path: 'warm: run (cache hit)', concurrency: 1, 'p50 µs': Math.round(warmP50Ms * 1000) });
   } finally {
     await runtime.close();
     await edge?.kill('SIGTERM');
