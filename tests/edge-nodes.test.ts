@@ -148,13 +148,27 @@ describe('edge nodes', () => {
     }
     expect(servedBy).toEqual(new Set(['edge-a', 'edge-b']));
 
-    // Errors on a node come back as the node reported them, and reach the control plane as events.
+    // Errors on a node come back as the node reported them, and a failing function reaches the
+    // control plane as an execution_error event.
     const missing = await post(`${a.url}/execute`, { function: 'nope', input: {} });
     expect(missing.body.error.code).toBe('AETHER_E_FN_NOT_FOUND');
+    const transform = readFileSync(path.join(ROOT, 'examples/wasm/build/transform.wasm'));
+    await post(`${cp.httpUrl}/api/functions`, { name: 'transform', wasm_b64: transform.toString('base64') });
+    const failed = await post(`${a.url}/execute`, { function: 'transform', input: { items: 'not a list' } });
+    expect([failed.status, failed.body.error.code]).toEqual([500, 'AETHER_E_WASM_EXIT']);
+    await waitFor(
+      async () => {
+        const { body } = await json(`${cp.httpUrl}/api/nodes/events`);
+        return (body.events as { event: string; node_id: string; data: { code?: string } }[]).some(
+          (e) => e.event === 'execution_error' && e.node_id === 'edge-a' && e.data.code === 'AETHER_E_WASM_EXIT',
+        );
+      },
+      'edge-a to report the execution error',
+      10_000,
+    );
 
     // Kill edge-a: traffic moves to edge-b at once, and edge-a is down within node_timeout.
     await a.kill('SIGKILL');
-    const killedAt = Date.now();
     for (let i = 0; i < 4; i++) {
       const r = await post(`${cp.httpUrl}/execute`, { function: 'hello_world', input: { msg: `after ${i}` } });
       expect([r.status, r.body.output, r.headers.get('x-aether-node')]).toEqual([200, `after ${i}`, 'edge-b']);
@@ -164,7 +178,6 @@ describe('edge nodes', () => {
       'edge-a to be marked down',
       NODE_TIMEOUT_MS + 3000,
     );
-    expect(Date.now() - killedAt).toBeLessThan(NODE_TIMEOUT_MS + 3000);
     expect((await nodeStatus(cp))['edge-b']).toBe('up');
 
     // cache_stats callbacks from edge-b landed in its stats.
@@ -182,6 +195,7 @@ describe('edge nodes', () => {
     procs.push(cp);
     expect((await json(`${cp.httpUrl}/api/functions/manifest`)).body.functions.map((f: any) => f.name)).toEqual([
       'hello_world',
+      'transform',
     ]);
     expect(Object.keys(await nodeStatus(cp)).sort()).toEqual(['edge-a', 'edge-b']);
     await waitFor(
