@@ -6,17 +6,10 @@
  */
 import { aetherError, AetherError, TerminalError, type ResolvedServerConfig } from '@aether/core';
 import { createEngine, openStore, type Engine, type WorkflowStore } from '@aether/engine';
-import {
-  createEdgeDispatch,
-  createFunctionService,
-  createNodeRegistry,
-  createWasmRuntime,
-  openFunctionStore,
-  type FunctionService,
-  type NodeRegistry,
-} from '@aether/functions';
+import type { FunctionService, NodeRegistry } from '@aether/functions';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
+import { openFunctionsNode, type Closer } from './functions-node.js';
 import { createGrpcServer, type AetherGrpcServer } from './grpc/server.js';
 import { createHttpApp, createMetricsApp } from './http/app.js';
 import { createNodeMetrics, type NodeMetrics } from './http/metrics.js';
@@ -136,7 +129,7 @@ export async function startServer(
   const logger = options.logger ?? pino({ level: 'silent' });
 
   // Resources opened so far, closed in reverse order on failure or shutdown.
-  const closers: { what: string; close: () => Promise<void> | void }[] = [];
+  const closers: Closer[] = [];
   const closeAll = async (): Promise<void> => {
     for (const { what, close } of closers.splice(0).reverse()) {
       try {
@@ -160,48 +153,7 @@ export async function startServer(
     await engine.start();
     closers.push({ what: 'engine', close: () => engine.stop() });
 
-    const fnConfig = config.functions;
-    const functionStore = await openFunctionStore(store, { db: server.dbPath, persistence: persistence.mode });
-    closers.push({ what: 'function store', close: () => functionStore.close() });
-    const runtime = createWasmRuntime({
-      workers: fnConfig.workers,
-      cacheSize: fnConfig.cacheSize,
-      transport: fnConfig.transport,
-      maxQueue: fnConfig.maxQueue,
-      defaultTimeoutMs: fnConfig.execTimeoutMs,
-      defaultMemoryLimitBytes: fnConfig.memoryLimitBytes,
-      maxModuleBytes: fnConfig.maxModuleBytes,
-      maxInputBytes: server.maxPayloadBytes,
-      logger: logger.child({ component: 'wasm' }),
-    });
-    closers.push({ what: 'WASM runtime', close: () => runtime.close() });
-    const functions = createFunctionService({
-      store: functionStore,
-      runtime,
-      defaults: { timeoutMs: fnConfig.execTimeoutMs, memoryLimitBytes: fnConfig.memoryLimitBytes },
-    });
-    await functions.start();
-    const edgeLog = logger.child({ component: 'edge' });
-    const nodes = createNodeRegistry({
-      store: functionStore,
-      nodeTimeoutMs: config.edge.nodeTimeoutMs,
-      onStatusChange: (node) =>
-        node.status === 'up'
-          ? edgeLog.info({ node: node.nodeId, url: node.url }, 'edge node is up')
-          : edgeLog.warn({ node: node.nodeId, reason: node.downReason }, 'edge node is down'),
-    });
-    await nodes.start();
-    closers.push({ what: 'node registry', close: () => nodes.stop() });
-    const dispatch = createEdgeDispatch({
-      nodes,
-      token: config.edge.token ?? auth.token,
-      onProblem: ({ nodeId, what, err }) => edgeLog.warn({ node: nodeId, err }, `edge node ${what} failed`),
-    });
-    closers.push({ what: 'edge dispatch', close: () => dispatch.close() });
-    functions.onChange((change) => {
-      const { record } = change;
-      void dispatch.notifyAll(change.type, { function_id: record.id, hash: record.hash, version: record.version });
-    });
+    const { functions, nodes, dispatch } = await openFunctionsNode({ config, store, logger, closers });
 
     let metrics: NodeMetrics | undefined;
     if (metricsConfig.enabled) {
@@ -231,8 +183,8 @@ export async function startServer(
         service: functions,
         nodes,
         dispatch,
-        maxModuleBytes: fnConfig.maxModuleBytes,
-        defaultTimeoutMs: fnConfig.execTimeoutMs,
+        maxModuleBytes: config.functions.maxModuleBytes,
+        defaultTimeoutMs: config.functions.execTimeoutMs,
       },
       store: label,
       logger: logger.child({ component: 'http' }),

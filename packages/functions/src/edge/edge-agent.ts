@@ -91,7 +91,7 @@ export function createEdgeAgent(options: EdgeAgentOptions): EdgeAgent {
   };
 
   /** Fetches a function's metadata and code, checks the code, compiles it into the cache. */
-  const pull = async (id: string): Promise<RemoteFunction> => {
+  const doPull = async (id: string): Promise<RemoteFunction> => {
     const started = performance.now();
     const meta = await client.getFunction(id);
     const bytes = await client.getCode(id);
@@ -111,6 +111,17 @@ export function createEdgeAgent(options: EdgeAgentOptions): EdgeAgent {
       warm_ms: Math.round((performance.now() - started) * 1000) / 1000,
     });
     return meta;
+  };
+
+  // Concurrent first calls of a function this node has not seen share one pull.
+  const pulling = new Map<string, Promise<RemoteFunction>>();
+  const pull = (id: string): Promise<RemoteFunction> => {
+    let pending = pulling.get(id);
+    if (pending === undefined) {
+      pending = doPull(id).finally(() => pulling.delete(id));
+      pulling.set(id, pending);
+    }
+    return pending;
   };
 
   const doSync = async (): Promise<void> => {

@@ -4,10 +4,8 @@
  * starts an edge node, prints where it listens, and leaves gracefully (telling
  * the control plane) on SIGINT/SIGTERM.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { TerminalError, aetherError, defaultEdgeConfig, parseEdgeConfig, type ResolvedEdgeConfig } from '@aether/core';
-import { parsePortFlag } from '../config/load-config.js';
+import { aetherError, defaultEdgeConfig, parseEdgeConfig, type ResolvedEdgeConfig } from '@aether/core';
+import { isTomlFile, parsePortFlag, readConfigText } from '../config/load-config.js';
 import { startEdgeNode } from '../edge/start-edge.js';
 import type { CliIo } from './io.js';
 import { createCliLogger, waitForShutdown } from './serve-command.js';
@@ -31,7 +29,7 @@ export interface EdgeCommandOptions {
 export function resolveEdgeConfig(options: EdgeCommandOptions & GlobalOptions, io: CliIo): ResolvedEdgeConfig {
   let config = defaultEdgeConfig();
   if (options.config !== undefined) {
-    if (!/\.toml$/i.test(options.config)) {
+    if (!isTomlFile(options.config)) {
       throw aetherError(
         'AETHER_E_USAGE',
         `-c ${options.config}: aether edge reads a .toml file (seed 002's edge.toml)`,
@@ -40,18 +38,7 @@ export function resolveEdgeConfig(options: EdgeCommandOptions & GlobalOptions, i
         },
       );
     }
-    let text: string;
-    try {
-      text = readFileSync(path.resolve(io.cwd, options.config), 'utf8');
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new TerminalError(
-        'AETHER_E_CONFIG_UNREADABLE',
-        `cannot read config file ${options.config}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
-        { file: options.config },
-        { cause: err },
-      );
-    }
+    const text = readConfigText(options.config, io.cwd, true) ?? '';
     config = parseEdgeConfig(text, options.config);
   }
   const edge = { ...config.edge };

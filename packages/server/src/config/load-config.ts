@@ -47,7 +47,11 @@ export function isTomlFile(file: string): boolean {
   return /\.toml$/i.test(file);
 }
 
-function readConfigText(file: string, cwd: string, required: boolean): string | undefined {
+/**
+ * Reads a config file relative to `cwd`; a missing optional file is undefined.
+ * @throws TerminalError AETHER_E_CONFIG_UNREADABLE
+ */
+export function readConfigText(file: string, cwd: string, required: boolean): string | undefined {
   try {
     return readFileSync(path.resolve(cwd, file), 'utf8');
   } catch (err) {

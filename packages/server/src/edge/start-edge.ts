@@ -11,12 +11,14 @@ import {
   createEdgeAgent,
   createWasmRuntime,
   parseExecuteRequest,
+  wasmRuntimeOptionsFrom,
   type EdgeAgent,
 } from '@aether/functions';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
-import { bearerToken, tokensEqual } from '../auth/bearer.js';
-import { installErrorHandlers, sendError } from '../http/errors.js';
+import { installBearerAuth } from '../http/auth.js';
+import { installErrorHandlers } from '../http/errors.js';
+import { executionToJson } from '../http/function-routes.js';
 
 /** Largest `/execute` body an edge node accepts. */
 const EDGE_BODY_LIMIT = 2 * 1024 * 1024;
@@ -66,22 +68,12 @@ async function buildApp(
   installErrorHandlers(app);
   // Only the control plane's notifications need the token; /execute is public as in seed 002.
   if (token !== undefined) {
-    app.addHook('onRequest', async (request, reply) => {
-      if (request.method !== 'POST' || (request.url.split('?')[0] ?? '') !== '/notify') return;
-      const given = bearerToken(request.headers.authorization);
-      if (given !== undefined && tokensEqual(given, token)) return;
-      return sendError(reply, aetherError('AETHER_E_UNAUTHENTICATED', 'notifications need the edge token'));
-    });
+    installBearerAuth(app, (method, path) => (method === 'POST' && path === '/notify' ? [token] : []));
   }
   app.get('/health', () => health());
   app.post('/execute', async (request) => {
     const { function: name, input } = parseExecuteRequest(request.body);
-    const result = await agent().execute(name, input);
-    return {
-      output: result.output,
-      execution_time_ms: Math.round(result.executionTimeMs * 1000) / 1000,
-      memory_used_kb: result.memoryUsedKb,
-    };
+    return executionToJson(await agent().execute(name, input));
   });
   app.post('/notify', async (request) => {
     const body = request.body as { event?: unknown; data?: unknown } | undefined;
@@ -114,17 +106,9 @@ export async function startEdgeNode(config: ResolvedEdgeConfig, options: StartEd
   }
   const client = createControlPlaneClient({ baseUrl: controlPlane, token: config.edge.token });
   const fn = config.functions;
-  const runtime = createWasmRuntime({
-    workers: fn.workers,
-    cacheSize: fn.cacheSize,
-    transport: fn.transport,
-    maxQueue: fn.maxQueue,
-    defaultTimeoutMs: fn.execTimeoutMs,
-    defaultMemoryLimitBytes: fn.memoryLimitBytes,
-    maxModuleBytes: fn.maxModuleBytes,
-    maxInputBytes: EDGE_BODY_LIMIT,
-    logger: logger.child({ component: 'wasm' }),
-  });
+  const runtime = createWasmRuntime(
+    wasmRuntimeOptionsFrom(fn, { maxInputBytes: EDGE_BODY_LIMIT, logger: logger.child({ component: 'wasm' }) }),
+  );
   // Set once registration succeeded; routes answer 503 until then.
   let agent: EdgeAgent | undefined = undefined;
   const health = (): Record<string, unknown> => ({

@@ -6,7 +6,7 @@
 import type { Engine } from '@aether/engine';
 import type { EdgeDispatch, FunctionService, NodeRegistry } from '@aether/functions';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { installBearerAuth } from './auth.js';
+import { apiTokenPolicy, installBearerAuth } from './auth.js';
 import { registerEdgeRoutes } from './edge-routes.js';
 import { installErrorHandlers } from './errors.js';
 import { registerFunctionRoutes } from './function-routes.js';
@@ -87,7 +87,9 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
   const { engine } = options;
   installErrorHandlers(app);
   acceptEmptyJson(app);
-  installBearerAuth(app, { token: options.token, edgeToken: options.edgeToken });
+  if (options.token !== undefined || options.edgeToken !== undefined) {
+    installBearerAuth(app, apiTokenPolicy({ token: options.token, edgeToken: options.edgeToken }));
+  }
 
   const fns = options.functions;
   app.get('/health', async () => ({
@@ -134,7 +136,7 @@ export interface MetricsAppOptions {
 export async function createMetricsApp(options: MetricsAppOptions): Promise<FastifyInstance> {
   const app = Fastify(fastifyOptions({ logger: options.logger, maxPayloadBytes: 1024 })) as unknown as FastifyInstance;
   installErrorHandlers(app);
-  installBearerAuth(app, { token: options.token });
+  if (options.token !== undefined) installBearerAuth(app, apiTokenPolicy({ token: options.token }));
   registerMetricsRoute(app, options.metrics);
   await app.ready();
   return app;

@@ -40,12 +40,19 @@ export function acceptedTokens(method: string, path: string, tokens: BearerToken
   return admin;
 }
 
-/** Adds an onRequest hook that rejects requests without an accepted bearer token with 401. */
-export function installBearerAuth(app: FastifyInstance, tokens: BearerTokens): void {
-  if (tokens.token === undefined && tokens.edgeToken === undefined) return;
+/** The tokens that open a route (empty: the route is open). */
+export type TokenPolicy = (method: string, path: string) => readonly string[];
+
+/** The API's policy: `[auth] token` everywhere but `/health`, `[edge] token` on the edge routes. */
+export function apiTokenPolicy(tokens: BearerTokens): TokenPolicy {
+  return (method, path) => acceptedTokens(method, path, tokens);
+}
+
+/** Adds an onRequest hook that rejects requests without a token the policy accepts with 401. */
+export function installBearerAuth(app: FastifyInstance, policy: TokenPolicy): void {
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0] ?? request.url;
-    const accepted = acceptedTokens(request.method, path, tokens);
+    const accepted = policy(request.method, path);
     if (accepted.length === 0) return;
     const given = bearerToken(request.headers.authorization);
     if (given !== undefined && accepted.some((t) => tokensEqual(given, t))) return;

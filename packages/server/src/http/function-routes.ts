@@ -11,6 +11,7 @@ import {
   type FunctionRecord,
   type FunctionService,
   type NodeRegistry,
+  type WasmExecution,
 } from '@aether/functions';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 
@@ -35,6 +36,15 @@ export function functionToJson(record: FunctionRecord): Record<string, unknown> 
     env_vars: record.envVars,
     created_at: seedTime(record.deployedAt),
     deployed_at: seedTime(record.updatedAt),
+  };
+}
+
+/** Seed 002's `/execute` answer: `{output, execution_time_ms, memory_used_kb}`. */
+export function executionToJson(result: WasmExecution): Record<string, unknown> {
+  return {
+    output: result.output,
+    execution_time_ms: Math.round(result.executionTimeMs * 1000) / 1000,
+    memory_used_kb: result.memoryUsedKb,
   };
 }
 
@@ -115,10 +125,6 @@ export function registerFunctionRoutes(app: FastifyInstance, options: FunctionRo
       }
     }
     const result = await functions.execute(name, input);
-    return reply.header('x-aether-node', 'local').send({
-      output: result.output,
-      execution_time_ms: Math.round(result.executionTimeMs * 1000) / 1000,
-      memory_used_kb: result.memoryUsedKb,
-    });
+    return reply.header('x-aether-node', 'local').send(executionToJson(result));
   });
 }

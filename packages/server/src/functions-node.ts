@@ -1,0 +1,88 @@
+/**
+ * The function half of a node (`aether serve`): the registry in the node's
+ * store, the WASM runtime, the function service, and the control plane's view
+ * of its edge nodes (registry, dispatch, deploy notifications). Kept apart
+ * from serve.ts, which wires it next to the workflow engine and the listeners.
+ */
+import type { ResolvedServerConfig } from '@aether/core';
+import type { WorkflowStore } from '@aether/engine';
+import {
+  createEdgeDispatch,
+  createFunctionService,
+  createNodeRegistry,
+  createWasmRuntime,
+  openFunctionStore,
+  wasmRuntimeOptionsFrom,
+  type EdgeDispatch,
+  type FunctionService,
+  type NodeRegistry,
+} from '@aether/functions';
+import type { Logger } from 'pino';
+
+/** Something to close on shutdown (or when a later start-up step fails), in reverse order. */
+export interface Closer {
+  what: string;
+  close: () => Promise<void> | void;
+}
+
+/** The function parts of a running node. */
+export interface FunctionsNode {
+  functions: FunctionService;
+  nodes: NodeRegistry;
+  dispatch: EdgeDispatch;
+}
+
+/**
+ * Opens the function store next to the workflow store, starts the WASM runtime,
+ * loads the registry and the edge nodes, and makes every deploy and delete
+ * reach the healthy edge nodes. Each part is pushed onto `closers` as soon as
+ * it is open.
+ */
+export async function openFunctionsNode(ctx: {
+  config: ResolvedServerConfig;
+  store: WorkflowStore;
+  logger: Logger;
+  closers: Closer[];
+}): Promise<FunctionsNode> {
+  const { config, store, logger, closers } = ctx;
+  const functionStore = await openFunctionStore(store, {
+    db: config.server.dbPath,
+    persistence: config.persistence.mode,
+  });
+  closers.push({ what: 'function store', close: () => functionStore.close() });
+  const runtime = createWasmRuntime(
+    wasmRuntimeOptionsFrom(config.functions, {
+      maxInputBytes: config.server.maxPayloadBytes,
+      logger: logger.child({ component: 'wasm' }),
+    }),
+  );
+  closers.push({ what: 'WASM runtime', close: () => runtime.close() });
+  const functions = createFunctionService({
+    store: functionStore,
+    runtime,
+    defaults: { timeoutMs: config.functions.execTimeoutMs, memoryLimitBytes: config.functions.memoryLimitBytes },
+  });
+  await functions.start();
+
+  const edgeLog = logger.child({ component: 'edge' });
+  const nodes = createNodeRegistry({
+    store: functionStore,
+    nodeTimeoutMs: config.edge.nodeTimeoutMs,
+    onStatusChange: (node) =>
+      node.status === 'up'
+        ? edgeLog.info({ node: node.nodeId, url: node.url }, 'edge node is up')
+        : edgeLog.warn({ node: node.nodeId, reason: node.downReason }, 'edge node is down'),
+  });
+  await nodes.start();
+  closers.push({ what: 'node registry', close: () => nodes.stop() });
+  const dispatch = createEdgeDispatch({
+    nodes,
+    token: config.edge.token ?? config.auth.token,
+    onProblem: ({ nodeId, what, err }) => edgeLog.warn({ node: nodeId, err }, `edge node ${what} failed`),
+  });
+  closers.push({ what: 'edge dispatch', close: () => dispatch.close() });
+  functions.onChange(({ type, record }) => {
+    void dispatch.notifyAll(type, { function_id: record.id, hash: record.hash, version: record.version });
+  });
+  return { functions, nodes, dispatch };
+}
