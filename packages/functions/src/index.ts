@@ -182,3 +182,5 @@ export type { RunOptions, RunOutcome, RunResult } from './wasm/run-instance.js';
 export { createWasiContext } from './wasm/wasi.js';
 /** A WASI context and its options. */
 export type { WasiContext, WasiContextOptions } from './wasm/wasi.js';
+/** The WASM runtime options of a `[functions]` configuration section. */
+export { wasmRuntimeOptionsFrom } from './service/runtime-options.js';
