@@ -12,6 +12,24 @@
  */
 import { aetherError } from '@aether/core';
 
+import {
+  MalformedModule,
+  Reader,
+  SECTION_CODE,
+  SECTION_CUSTOM,
+  SECTION_EXPORT,
+  SECTION_FUNCTION,
+  SECTION_GLOBAL,
+  SECTION_IMPORT,
+  SECTION_MEMORY,
+  SECTION_TYPE,
+  Writer,
+  encodeU32,
+  sectionRank,
+  sections,
+  type Section,
+} from './wasm-binary.js';
+
 /** Name of the exported mutable i32 global that becomes 1 once a `memory.grow` returned -1. */
 export const GROW_FAILED_EXPORT = '__aether_grow_failed';
 
@@ -23,93 +41,32 @@ export type InstrumentResult =
   | { bytes: Uint8Array; instrumented: true; growSites: number }
   | { bytes: Uint8Array; instrumented: false; reason: string };
 
-/** Truncated or malformed input: becomes AETHER_E_WASM_INVALID_MODULE. */
-class Malformed extends Error {}
 /** Something the decoder does not know: becomes `instrumented: false`. */
 class Unsupported extends Error {}
-
-const SECTION_CUSTOM = 0;
-const SECTION_TYPE = 1;
-const SECTION_IMPORT = 2;
-const SECTION_FUNCTION = 3;
-const SECTION_MEMORY = 5;
-const SECTION_GLOBAL = 6;
-const SECTION_EXPORT = 7;
-const SECTION_CODE = 10;
-/** Position of each known section id (index) in the order the binary format demands (tag 13 after memory). */
-const SECTION_RANK = [0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 12, 13, 11, 6];
 
 const I32 = 0x7f;
 const FUNC_TYPE_I32_I32 = [0x60, 0x01, I32, 0x01, I32];
 const GLOBAL_MUT_I32_ZERO = [I32, 0x01, 0x41, 0x00, 0x0b];
 const EXPORT_NAME = new TextEncoder().encode(GROW_FAILED_EXPORT);
 
-/** A cursor over the module bytes; reads past `end` are malformed input. */
-class Reader {
-  constructor(
-    readonly b: Uint8Array,
-    public pos: number,
-    public end: number,
-  ) {}
+/** A block type: empty (0x40), a value type, or an s33 type index. */
+function blockType(r: Reader): void {
+  const t = r.bytes[r.pos];
+  if (t === 0x40) r.pos++;
+  else if (t === 0x63 || t === 0x64) r.valueType();
+  else r.leb(5); // a one-byte value type, or an s33 type index
+}
 
-  byte(): number {
-    if (this.pos >= this.end) throw new Malformed(`unexpected end of data at offset ${this.pos}`);
-    return this.b[this.pos++] as number;
-  }
+function memarg(r: Reader): void {
+  if ((r.u32() & 0x40) !== 0) r.u32(); // multi-memory: a memory index follows the alignment
+  r.leb(10); // offset: u64 for memory64
+}
 
-  u32(): number {
-    const first = this.byte();
-    if (first < 0x80) return first;
-    let result = first & 0x7f;
-    for (let shift = 7; shift < 35; shift += 7) {
-      const b = this.byte();
-      result += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) {
-        if (result > 0xffff_ffff) break;
-        return result;
-      }
-    }
-    throw new Malformed(`malformed LEB128 integer before offset ${this.pos}`);
-  }
-
-  /** Skips a LEB128 integer of at most `maxBytes` bytes (5 for 32 bits, 10 for 64). */
-  leb(maxBytes: number): void {
-    for (let i = 0; i < maxBytes; i++) if ((this.byte() & 0x80) === 0) return;
-    throw new Malformed(`malformed LEB128 integer before offset ${this.pos}`);
-  }
-
-  skip(n: number): void {
-    if (this.pos + n > this.end) throw new Malformed(`unexpected end of data at offset ${this.pos}`);
-    this.pos += n;
-  }
-
-  /** A value type: one byte, or `ref`/`ref null` (0x64/0x63) followed by an s33 heap type. */
-  valType(): void {
-    const t = this.byte();
-    if (t === 0x63 || t === 0x64) this.leb(5);
-  }
-
-  /** Limits; returns the flags byte (bit 0: has max, 1: shared, 2: 64-bit, 3: custom page size). */
-  limits(): number {
-    const flags = this.byte();
-    if (flags > 0x0f) throw new Unsupported(`unknown limits flags 0x${hex(flags)} at offset ${this.pos - 1}`);
-    this.leb(10);
-    if ((flags & 0x01) !== 0) this.leb(10);
-    if ((flags & 0x08) !== 0) this.u32();
-    return flags;
-  }
-
-  blockType(): void {
-    const t = this.b[this.pos];
-    if (t === 0x40) this.pos++;
-    else if (t === 0x63 || t === 0x64) this.valType();
-    else this.leb(5); // a one-byte value type, or an s33 type index
-  }
-
-  memarg(): void {
-    if ((this.u32() & 0x40) !== 0) this.u32(); // multi-memory: a memory index follows the alignment
-    this.leb(10); // offset: u64 for memory64
-  }
+/** Limits; returns the flags byte. Flags this decoder does not know are Unsupported, not malformed. */
+function limitsFlags(r: Reader): number {
+  const flags = r.done ? 0 : (r.bytes[r.pos] as number);
+  if (flags > 0x0f) throw new Unsupported(`unknown limits flags 0x${hex(flags)} at offset ${r.pos}`);
+  return r.limits().flags;
 }
 
 function hex(n: number): string {
@@ -130,7 +87,7 @@ function instruction(r: Reader, sites: number[]): void {
   const op = r.byte();
   if (op >= 0x45 && op <= 0xc4) return; // numeric, including sign extension: no immediates
   if (op >= 0x20 && op <= 0x26) return void r.u32(); // local.*, global.*, table.get/set
-  if (op >= 0x28 && op <= 0x3e) return r.memarg(); // loads and stores
+  if (op >= 0x28 && op <= 0x3e) return memarg(r); // loads and stores
   switch (op) {
     case 0x00: // unreachable
     case 0x01: // nop
@@ -146,7 +103,7 @@ function instruction(r: Reader, sites: number[]): void {
     case 0x03: // loop
     case 0x04: // if
     case 0x06: // try
-      return r.blockType();
+      return blockType(r);
     case 0x07: // catch
     case 0x08: // throw
     case 0x09: // rethrow
@@ -166,7 +123,7 @@ function instruction(r: Reader, sites: number[]): void {
       r.u32();
       return void r.u32();
     case 0x1c: // select t*
-      for (let n = r.u32(); n > 0; n--) r.valType();
+      for (let n = r.u32(); n > 0; n--) r.valueType();
       return;
     case 0x40: // memory.grow
       if (r.u32() !== 0) throw new Unsupported('multi-memory');
@@ -219,11 +176,11 @@ function miscInstruction(r: Reader, at: number): void {
 /** 0xFD: fixed-width and relaxed SIMD. */
 function simdInstruction(r: Reader, at: number): void {
   const sub = r.u32();
-  if (sub <= 11 || sub === 92 || sub === 93) return r.memarg(); // loads, stores, load_zero
+  if (sub <= 11 || sub === 92 || sub === 93) return memarg(r); // loads, stores, load_zero
   if (sub === 12 || sub === 13) return r.skip(16); // v128.const, i8x16.shuffle
   if (sub >= 21 && sub <= 34) return r.skip(1); // extract/replace lane
   if (sub >= 84 && sub <= 91) {
-    r.memarg(); // load/store lane
+    memarg(r); // load/store lane
     return r.skip(1);
   }
   if (sub <= 0x113) return; // everything else up to the relaxed SIMD opcodes has no immediates
@@ -234,66 +191,8 @@ function simdInstruction(r: Reader, at: number): void {
 function atomicInstruction(r: Reader, at: number): void {
   const sub = r.u32();
   if (sub === 0x03) return void r.byte(); // atomic.fence 0x00
-  if (sub <= 0x02 || (sub >= 0x10 && sub <= 0x4e)) return r.memarg();
+  if (sub <= 0x02 || (sub >= 0x10 && sub <= 0x4e)) return memarg(r);
   throw unknownOpcode(at, 0xfe, sub);
-}
-
-/** A growable output buffer. */
-class Writer {
-  buf: Uint8Array;
-  len = 0;
-
-  constructor(capacity: number) {
-    this.buf = new Uint8Array(capacity);
-  }
-
-  private reserve(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    const next = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
-    next.set(this.buf.subarray(0, this.len));
-    this.buf = next;
-  }
-
-  byte(b: number): void {
-    this.reserve(1);
-    this.buf[this.len++] = b;
-  }
-
-  u32(value: number): void {
-    this.reserve(5);
-    let v = value;
-    do {
-      const b = v & 0x7f;
-      v = Math.floor(v / 128);
-      this.buf[this.len++] = v === 0 ? b : b | 0x80;
-    } while (v !== 0);
-  }
-
-  bytes(src: Uint8Array | readonly number[]): void {
-    this.reserve(src.length);
-    this.buf.set(src, this.len);
-    this.len += src.length;
-  }
-
-  view(): Uint8Array {
-    return this.buf.subarray(0, this.len);
-  }
-}
-
-function leb(value: number): number[] {
-  const w = new Writer(5);
-  w.u32(value);
-  return [...w.view()];
-}
-
-interface Section {
-  id: number;
-  /** Offset of the id byte. */
-  start: number;
-  /** Offset after the element count of a vector section (where its entries start). */
-  entries: number;
-  end: number;
-  count: number;
 }
 
 /** One function body: where its size field starts, its bytes, and its memory.grow sites (indices into `sites`). */
@@ -319,39 +218,10 @@ interface Parsed {
   sites: number[];
 }
 
-function readSections(bytes: Uint8Array): Section[] {
-  if (bytes.byteLength < 8) throw new Malformed('truncated header');
-  if (bytes[0] !== 0x00 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) {
-    throw new Malformed('bad magic number');
-  }
-  if (bytes[4] !== 1 || bytes[5] !== 0 || bytes[6] !== 0 || bytes[7] !== 0) throw new Malformed('unsupported version');
-  const sections: Section[] = [];
-  const r = new Reader(bytes, 8, bytes.byteLength);
-  let lastRank = 0;
-  while (r.pos < bytes.byteLength) {
-    const start = r.pos;
-    const id = r.byte();
-    const size = r.u32();
-    const end = r.pos + size;
-    if (end > bytes.byteLength) throw new Malformed(`section ${id} at offset ${start} runs past the end of the module`);
-    const rank = SECTION_RANK[id];
-    if (rank === undefined) throw new Malformed(`unknown section id ${id} at offset ${start}`);
-    if (id !== SECTION_CUSTOM) {
-      if (rank <= lastRank) throw new Malformed(`section ${id} at offset ${start} is out of order or repeated`);
-      lastRank = rank;
-    }
-    const s = new Reader(bytes, r.pos, end);
-    const count = id === SECTION_CUSTOM || id === 8 ? 0 : s.u32(); // start (8) holds an index, not a vector
-    sections.push({ id, start, entries: s.pos, end, count });
-    r.pos = end;
-  }
-  return sections;
-}
-
 function parse(bytes: Uint8Array): Parsed {
-  const sections = readSections(bytes);
-  const byId = new Map(sections.filter((s) => s.id !== SECTION_CUSTOM).map((s) => [s.id, s]));
-  const p: Parsed = { sections, byId, importedFunctions: 0, importedGlobals: 0, bodies: [], sites: [] };
+  const all = [...sections(bytes)];
+  const byId = new Map(all.filter((s) => s.id !== SECTION_CUSTOM).map((s) => [s.id, s]));
+  const p: Parsed = { sections: all, byId, importedFunctions: 0, importedGlobals: 0, bodies: [], sites: [] };
   const at = (s: Section): Reader => new Reader(bytes, s.entries, s.end);
 
   const types = byId.get(SECTION_TYPE);
@@ -361,8 +231,8 @@ function parse(bytes: Uint8Array): Parsed {
       const start = r.pos;
       const form = r.byte();
       if (form !== 0x60) throw new Unsupported(`unknown type form 0x${hex(form)} at offset ${start}`);
-      for (let n = r.u32(); n > 0; n--) r.valType();
-      for (let n = r.u32(); n > 0; n--) r.valType();
+      for (let n = r.u32(); n > 0; n--) r.valueType();
+      for (let n = r.u32(); n > 0; n--) r.valueType();
       const t = bytes.subarray(start, r.pos);
       if (p.i32ToI32 === undefined && t.length === 5 && FUNC_TYPE_I32_I32.every((b, k) => t[k] === b)) {
         p.i32ToI32 = i;
@@ -381,13 +251,13 @@ function parse(bytes: Uint8Array): Parsed {
         r.u32();
         p.importedFunctions++;
       } else if (kind === 0x01) {
-        r.valType();
-        r.limits();
+        r.valueType();
+        limitsFlags(r);
       } else if (kind === 0x02) {
-        const flags = r.limits();
+        const flags = limitsFlags(r);
         p.memoryFlags ??= flags;
       } else if (kind === 0x03) {
-        r.valType();
+        r.valueType();
         r.byte();
         p.importedGlobals++;
       } else if (kind === 0x04) {
@@ -400,7 +270,7 @@ function parse(bytes: Uint8Array): Parsed {
   }
 
   const memories = byId.get(SECTION_MEMORY);
-  if (memories !== undefined && memories.count > 0) p.memoryFlags ??= at(memories).limits();
+  if (memories !== undefined && memories.count > 0) p.memoryFlags ??= limitsFlags(at(memories));
 
   const exports = byId.get(SECTION_EXPORT);
   if (exports !== undefined) {
@@ -420,7 +290,7 @@ function parse(bytes: Uint8Array): Parsed {
   const code = byId.get(SECTION_CODE);
   const declared = byId.get(SECTION_FUNCTION)?.count ?? 0;
   if ((code?.count ?? 0) !== declared) {
-    throw new Malformed(
+    throw new MalformedModule(
       `the function section declares ${declared} functions, the code section has ${code?.count ?? 0}`,
     );
   }
@@ -431,23 +301,24 @@ function parse(bytes: Uint8Array): Parsed {
       const size = r.u32();
       const start = r.pos;
       const end = start + size;
-      if (end > code.end) throw new Malformed(`function body ${i} at offset ${entry} runs past the code section`);
+      if (end > code.end) throw new MalformedModule(`function body ${i} at offset ${entry} runs past the code section`);
       const firstSite = p.sites.length;
       r.end = end;
       for (let n = r.u32(); n > 0; n--) {
         r.u32();
-        r.valType();
+        r.valueType();
       }
       let last = r.pos;
       while (r.pos < end) {
         last = r.pos;
         instruction(r, p.sites);
       }
-      if (bytes[last] !== 0x0b) throw new Malformed(`function body ${i} at offset ${entry} does not end with end`);
+      if (bytes[last] !== 0x0b)
+        throw new MalformedModule(`function body ${i} at offset ${entry} does not end with end`);
       r.end = code.end;
       p.bodies.push({ entry, start, end, firstSite, lastSite: p.sites.length });
     }
-    if (r.pos !== code.end) throw new Malformed(`trailing bytes in the code section at offset ${r.pos}`);
+    if (r.pos !== code.end) throw new MalformedModule(`trailing bytes in the code section at offset ${r.pos}`);
   }
   return p;
 }
@@ -459,16 +330,16 @@ function hookBody(flagGlobal: number): number[] {
     0x01, 0x01, I32, // locals: 1 x i32
     0x20, 0x00, 0x40, 0x00, 0x22, 0x01, // local.get 0; memory.grow 0; local.tee 1
     0x41, 0x7f, 0x46, 0x04, 0x40, // i32.const -1; i32.eq; if
-    0x41, 0x01, 0x24, ...leb(flagGlobal), 0x0b, // i32.const 1; global.set $flag; end
+    0x41, 0x01, 0x24, ...encodeU32(flagGlobal), 0x0b, // i32.const 1; global.set $flag; end
     0x20, 0x01, 0x0b, // local.get 1; end
   ];
-  return [...leb(body.length), ...body];
+  return [...encodeU32(body.length), ...body];
 }
 
 /** The code section with every memory.grow replaced by `call hookIndex`, plus `extra` bodies. */
 function rewriteCode(bytes: Uint8Array, p: Parsed, hookIndex: number, extra: number[][]): Uint8Array {
   const code = p.byId.get(SECTION_CODE);
-  const call = [0x10, ...leb(hookIndex)];
+  const call = [0x10, ...encodeU32(hookIndex)];
   const w = new Writer((code === undefined ? 0 : code.end - code.start) + p.sites.length * 4 + 64);
   w.u32(p.bodies.length + extra.length);
   for (const body of p.bodies) {
@@ -496,7 +367,8 @@ function rewriteCode(bytes: Uint8Array, p: Parsed, hookIndex: number, extra: num
 function instrument(bytes: Uint8Array): InstrumentResult {
   const p = parse(bytes);
   const growSites = p.sites.length / 2;
-  if (growSites > 0 && p.memoryFlags === undefined) throw new Malformed('memory.grow in a module without a memory');
+  if (growSites > 0 && p.memoryFlags === undefined)
+    throw new MalformedModule('memory.grow in a module without a memory');
   if (growSites > 0 && ((p.memoryFlags ?? 0) & 0x04) !== 0) {
     throw new Unsupported('memory64: memory.grow takes and returns i64');
   }
@@ -509,19 +381,14 @@ function instrument(bytes: Uint8Array): InstrumentResult {
   // entries to append to each section's vector; a missing section is created with them
   const appended = new Map<number, number[][]>();
   appended.set(SECTION_GLOBAL, [GLOBAL_MUT_I32_ZERO]);
-  appended.set(SECTION_EXPORT, [[...leb(EXPORT_NAME.length), ...EXPORT_NAME, 0x03, ...leb(flagGlobal)]]);
+  appended.set(SECTION_EXPORT, [[...encodeU32(EXPORT_NAME.length), ...EXPORT_NAME, 0x03, ...encodeU32(flagGlobal)]]);
   if (hook) {
     if (p.i32ToI32 === undefined) appended.set(SECTION_TYPE, [FUNC_TYPE_I32_I32]);
-    appended.set(SECTION_FUNCTION, [leb(hookType)]);
+    appended.set(SECTION_FUNCTION, [encodeU32(hookType)]);
   }
 
   const out = new Writer(bytes.byteLength + 128 + growSites * 4);
   out.bytes(bytes.subarray(0, 8));
-  const emit = (id: number, content: Uint8Array): void => {
-    out.byte(id);
-    out.u32(content.length);
-    out.bytes(content);
-  };
   const vector = (count: number, existing: Uint8Array, extra: number[][]): Uint8Array => {
     const w = new Writer(existing.length + 16 * extra.length + 5);
     w.u32(count + extra.length);
@@ -530,26 +397,22 @@ function instrument(bytes: Uint8Array): InstrumentResult {
     return w.view();
   };
   // created sections go before the first existing section that must follow them
-  const created = [...appended.keys()].filter((id) => !p.byId.has(id)).sort((a, b) => rank(a) - rank(b));
+  const created = [...appended.keys()].filter((id) => !p.byId.has(id)).sort((a, b) => sectionRank(a) - sectionRank(b));
   const flushCreated = (beforeRank: number): void => {
-    while (created.length > 0 && rank(created[0] as number) < beforeRank) {
+    while (created.length > 0 && sectionRank(created[0] as number) < beforeRank) {
       const id = created.shift() as number;
-      emit(id, vector(0, new Uint8Array(0), appended.get(id) ?? []));
+      out.section(id, vector(0, new Uint8Array(0), appended.get(id) ?? []));
     }
   };
   for (const s of p.sections) {
-    if (s.id !== SECTION_CUSTOM) flushCreated(rank(s.id));
+    if (s.id !== SECTION_CUSTOM) flushCreated(sectionRank(s.id));
     const extra = appended.get(s.id); // never for custom sections (id 0)
-    if (s.id === SECTION_CODE && hook) emit(s.id, rewriteCode(bytes, p, hookIndex, [hookBody(flagGlobal)]));
-    else if (extra !== undefined) emit(s.id, vector(s.count, bytes.subarray(s.entries, s.end), extra));
+    if (s.id === SECTION_CODE && hook) out.section(s.id, rewriteCode(bytes, p, hookIndex, [hookBody(flagGlobal)]));
+    else if (extra !== undefined) out.section(s.id, vector(s.count, bytes.subarray(s.entries, s.end), extra));
     else out.bytes(bytes.subarray(s.start, s.end));
   }
   flushCreated(Infinity);
   return { bytes: out.view().slice(), instrumented: true, growSites };
-}
-
-function rank(id: number): number {
-  return SECTION_RANK[id] ?? 0;
 }
 
 /**
@@ -581,7 +444,7 @@ export function instrumentMemoryGrow(bytes: Uint8Array): InstrumentResult {
     return instrument(bytes);
   } catch (e) {
     if (e instanceof Unsupported) return { bytes, instrumented: false, reason: e.message };
-    if (e instanceof Malformed) {
+    if (e instanceof MalformedModule) {
       throw aetherError(
         'AETHER_E_WASM_INVALID_MODULE',
         `invalid WebAssembly module: ${e.message}`,

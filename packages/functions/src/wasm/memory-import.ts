@@ -15,20 +15,23 @@
 import { aetherError } from '@aether/core';
 
 import {
-  HEADER_BYTES,
   MAX_PAGES_32,
+  WASM_PAGE_BYTES,
+  checkMemoryFlags,
+  readModule,
+  type ModuleMemory,
+  type ParsedModule,
+} from './module-inspect.js';
+import {
+  HEADER_BYTES,
   SECTION_CUSTOM,
   SECTION_IMPORT,
   SECTION_MEMORY,
   SECTION_TYPE,
-  WASM_PAGE_BYTES,
-  checkMemoryFlags,
+  Writer,
   encodeU32,
-  readModule,
   type Limits,
-  type ModuleMemory,
-  type ParsedModule,
-} from './module-inspect.js';
+} from './wasm-binary.js';
 
 /** Import module name of the memory {@link importMemory} makes a module import. */
 export const AETHER_MEMORY_MODULE = 'aether';
@@ -67,25 +70,6 @@ function checkFits(limits: Limits, maxPages: number): void {
       { initialBytes: limits.initial * WASM_PAGE_BYTES, limitBytes: maxPages * WASM_PAGE_BYTES },
     );
   }
-}
-
-/** `[id][size][content]` */
-function section(id: number, content: Uint8Array): Uint8Array {
-  const head = [id, ...encodeU32(content.length)];
-  const out = new Uint8Array(head.length + content.length);
-  out.set(head, 0);
-  out.set(content, head.length);
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }
 
 /**
@@ -136,27 +120,30 @@ export function importMemory(bytes: Uint8Array, maxPages: number): Uint8Array<Ar
     ...encodeU32(initial),
     ...encodeU32(Math.min(max ?? maxPages, maxPages)),
   ];
-  const importSection = (existing: Uint8Array): Uint8Array =>
-    section(
-      SECTION_IMPORT,
-      concat([new Uint8Array(encodeU32(parsed.imports.length + 1)), existing, new Uint8Array(entry)]),
-    );
+  const out = new Writer(bytes.byteLength + entry.length + 16);
+  out.bytes(bytes.subarray(0, HEADER_BYTES));
+  const importSection = (existing: Uint8Array): void => {
+    const content = new Writer(existing.length + entry.length + 5);
+    content.u32(parsed.imports.length + 1);
+    content.bytes(existing);
+    content.bytes(entry);
+    out.section(SECTION_IMPORT, content.view());
+  };
 
-  const parts: Uint8Array[] = [bytes.subarray(0, HEADER_BYTES)];
   let inserted = parsed.sections.some((s) => s.id === SECTION_IMPORT);
   for (const s of parsed.sections) {
     // a created import section goes before the first section that must follow it (at the latest the memory section)
     if (!inserted && s.id !== SECTION_CUSTOM && s.id !== SECTION_TYPE) {
-      parts.push(importSection(new Uint8Array(0)));
+      importSection(new Uint8Array(0));
       inserted = true;
     }
-    if (s.id === SECTION_IMPORT) parts.push(importSection(bytes.subarray(s.entries, s.end)));
-    else if (s.id !== SECTION_MEMORY) parts.push(bytes.subarray(s.start, s.end)); // the import replaces the memory section
+    if (s.id === SECTION_IMPORT) importSection(bytes.subarray(s.entries, s.end));
+    else if (s.id !== SECTION_MEMORY) out.bytes(bytes.subarray(s.start, s.end)); // the import replaces the memory section
   }
   // the sections after the export section, which readModule does not decode
   const last = parsed.sections[parsed.sections.length - 1];
-  parts.push(bytes.subarray(last === undefined ? HEADER_BYTES : last.end));
-  return concat(parts);
+  out.bytes(bytes.subarray(last === undefined ? HEADER_BYTES : last.end));
+  return out.view().slice();
 }
 
 /**

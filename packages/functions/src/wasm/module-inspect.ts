@@ -1,15 +1,27 @@
 /**
  * Checks an uploaded WebAssembly module before Aether compiles or runs it. The
  * JS API does not say how much memory a module asks for, so this file reads the
- * few sections that matter (import, memory, export) with its own LEB128
- * decoder. memory-import.ts reuses that decoder (`readModule`) to turn the
- * module's memory into an import the host bounds and pools.
+ * few sections that matter (import, memory, export) with the binary reader of
+ * wasm-binary.ts. memory-import.ts reuses `readModule` to turn the module's
+ * memory into an import the host bounds and pools.
  */
 // WebAssembly's JS API types exist only in TypeScript's DOM lib (@types/node 20 has none).
 /// <reference lib="dom" />
 import { createHash } from 'node:crypto';
 
 import { aetherError, type AetherError } from '@aether/core';
+
+import {
+  HEADER_BYTES,
+  MalformedModule,
+  Reader,
+  SECTION_EXPORT,
+  SECTION_IMPORT,
+  SECTION_MEMORY,
+  sections,
+  type Limits,
+  type Section,
+} from './wasm-binary.js';
 
 /** Bytes in one WebAssembly memory page. */
 export const WASM_PAGE_BYTES = 65_536;
@@ -55,24 +67,6 @@ export interface InspectOptions {
 type ExternKind = 'function' | 'table' | 'memory' | 'global' | 'tag';
 const EXTERN_KINDS: readonly ExternKind[] = ['function', 'table', 'memory', 'global', 'tag'];
 
-/** The limits of a memory or table: flags byte, initial size and optional maximum. */
-export interface Limits {
-  flags: number;
-  initial: number;
-  max?: number;
-}
-
-/** Where a section lies in the module bytes. */
-export interface SectionSpan {
-  id: number;
-  /** Offset of the section id byte. */
-  start: number;
-  /** Offset of the first import of the import section (after the count); the content start otherwise. */
-  entries: number;
-  /** Offset after the section. */
-  end: number;
-}
-
 /** An import as {@link readModule} decodes it. */
 export interface ParsedImport {
   module: string;
@@ -89,96 +83,10 @@ export interface ParsedModule {
   memories: Limits[];
   exports: { name: string; kind: ExternKind }[];
   /** Every section up to and including the export section, in module order (custom ones too). */
-  sections: SectionSpan[];
+  sections: Section[];
 }
 
-/** Id of custom sections (names, debug info), which may appear anywhere. */
-export const SECTION_CUSTOM = 0;
-/** Id of the type section, the only one that precedes the import section. */
-export const SECTION_TYPE = 1;
-/** Id of the import section. */
-export const SECTION_IMPORT = 2;
-/** Id of the memory section. */
-export const SECTION_MEMORY = 5;
-const SECTION_EXPORT = 7;
-/** Position of each known section id (index) in the order the binary format demands (tag 13 after memory). */
-const SECTION_RANK = [0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 12, 13, 11, 6];
 const MAGIC = [0x00, 0x61, 0x73, 0x6d];
-/** Bytes of the magic number and version that open every module. */
-export const HEADER_BYTES = 8;
-
-/** Thrown by the decoder; turned into AETHER_E_WASM_INVALID_MODULE by its callers. */
-class MalformedModule extends Error {}
-
-/** A cursor over the module bytes that decodes the binary format's primitives. */
-class Reader {
-  constructor(
-    private readonly bytes: Uint8Array,
-    public pos: number,
-    private readonly end: number,
-  ) {}
-
-  get done(): boolean {
-    return this.pos >= this.end;
-  }
-
-  byte(): number {
-    if (this.pos >= this.end) throw new MalformedModule(`unexpected end of module at byte ${this.pos}`);
-    return this.bytes[this.pos++] as number;
-  }
-
-  /** Unsigned LEB128 of at most 32 bits. */
-  u32(): number {
-    let result = 0;
-    for (let shift = 0; shift < 35; shift += 7) {
-      const b = this.byte();
-      // multiplication instead of << keeps values above 2^31 positive
-      result += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) {
-        if (result > 0xffff_ffff) break;
-        return result;
-      }
-    }
-    throw new MalformedModule(`malformed LEB128 integer before byte ${this.pos}`);
-  }
-
-  /** Unsigned LEB128 of at most 64 bits (memory64 limits), as a possibly inexact number. */
-  u64(): number {
-    let result = 0;
-    for (let shift = 0; shift < 70; shift += 7) {
-      const b = this.byte();
-      result += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) return result;
-    }
-    throw new MalformedModule(`malformed LEB128 integer before byte ${this.pos}`);
-  }
-
-  skip(n: number): void {
-    if (this.pos + n > this.end) throw new MalformedModule(`unexpected end of module at byte ${this.pos}`);
-    this.pos += n;
-  }
-
-  name(): string {
-    const len = this.u32();
-    const start = this.pos;
-    this.skip(len);
-    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + start, len).toString('utf8');
-  }
-
-  limits(): Limits {
-    const flags = this.byte();
-    // bit 2 marks 64-bit (memory64/table64) limits, encoded as u64
-    const read = (flags & 0x04) !== 0 ? () => this.u64() : () => this.u32();
-    const initial = read();
-    return (flags & 0x01) !== 0 ? { flags, initial, max: read() } : { flags, initial };
-  }
-
-  /** A value type: one byte, or a GC reference type (0x63/0x64) followed by a heap type. */
-  valueType(): void {
-    const t = this.byte();
-    if (t === 0x63 || t === 0x64) this.u64();
-  }
-}
 
 function externKind(byte: number): ExternKind {
   const kind = EXTERN_KINDS[byte];
@@ -238,40 +146,22 @@ function checkHeader(bytes: Uint8Array): void {
  */
 function parseModule(bytes: Uint8Array): ParsedModule {
   const parsed: ParsedModule = { imports: [], memories: [], exports: [], sections: [] };
-  const r = new Reader(bytes, HEADER_BYTES, bytes.byteLength);
-  let lastRank = 0;
-  while (!r.done) {
-    const start = r.pos;
-    const id = r.byte();
-    const size = r.u32();
-    const contentStart = r.pos;
-    const end = contentStart + size;
-    if (end > bytes.byteLength) throw new MalformedModule(`section ${id} runs past the end of the module`);
-    const rank = SECTION_RANK[id];
-    if (rank === undefined) throw new MalformedModule(`unknown section id ${id} at byte ${start}`);
-    if (id !== SECTION_CUSTOM) {
-      if (rank <= lastRank) throw new MalformedModule(`section ${id} at byte ${start} is out of order or repeated`);
-      lastRank = rank;
-    }
-    const s = new Reader(bytes, contentStart, end);
-    const span: SectionSpan = { id, start, entries: contentStart, end };
-    parsed.sections.push(span);
-    if (id === SECTION_IMPORT) {
-      const n = s.u32();
-      span.entries = s.pos;
-      for (let i = 0; i < n; i++) parsed.imports.push(readImport(s));
-    } else if (id === SECTION_MEMORY) {
-      for (let n = s.u32(); n > 0; n--) parsed.memories.push(s.limits());
-    } else if (id === SECTION_EXPORT) {
-      for (let n = s.u32(); n > 0; n--) {
-        const name = s.name();
-        const kind = externKind(s.byte());
-        s.u32(); // index
+  for (const section of sections(bytes)) {
+    parsed.sections.push(section);
+    const r = new Reader(bytes, section.entries, section.end);
+    if (section.id === SECTION_IMPORT) {
+      for (let n = section.count; n > 0; n--) parsed.imports.push(readImport(r));
+    } else if (section.id === SECTION_MEMORY) {
+      for (let n = section.count; n > 0; n--) parsed.memories.push(r.limits());
+    } else if (section.id === SECTION_EXPORT) {
+      for (let n = section.count; n > 0; n--) {
+        const name = r.name();
+        const kind = externKind(r.byte());
+        r.u32(); // index
         parsed.exports.push({ name, kind });
       }
-      return parsed;
+      break;
     }
-    r.pos = end;
   }
   return parsed;
 }
@@ -411,17 +301,4 @@ export function inspectModule(bytes: Uint8Array, opts: InspectOptions): ModuleIn
     memory,
     wasiImports,
   };
-}
-
-/** Unsigned LEB128 encoding of `value` (at most 32 bits). */
-export function encodeU32(value: number): number[] {
-  const out: number[] = [];
-  let v = value;
-  do {
-    let b = v & 0x7f;
-    v = Math.floor(v / 128);
-    if (v !== 0) b |= 0x80;
-    out.push(b);
-  } while (v !== 0);
-  return out;
 }
