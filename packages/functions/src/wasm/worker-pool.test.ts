@@ -111,6 +111,17 @@ describe.each<WasmTransport>(['shared-memory', 'message'])('worker pool over the
     }
   });
 
+  it('runs a request whose timeout is beyond what setTimeout can hold instead of timing it out at once', async () => {
+    const pool = createWorkerPool({ transport, size: 1 });
+    try {
+      const res = await pool.run(request(helloWasm(), '', 2 ** 31));
+      expect(text(res.stdout)).toBe('hello, world\n');
+      expect(pool.stats().timeouts).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('close terminates idle workers (blocked in Atomics.wait for shared memory) and a spinning one', async () => {
     const pool = createWorkerPool({ transport, size: 2 });
     const code = echoWasm();

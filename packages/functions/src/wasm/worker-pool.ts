@@ -172,6 +172,8 @@ interface PoolWorker {
 /** Consecutive crashes after which queued requests are failed instead of waiting for a worker. */
 const CRASH_STREAK_FAILS_QUEUE = 3;
 const MAX_BACKOFF_MS = 10_000;
+/** Longest delay setTimeout honours; a longer one fires at once (TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Starts `size` worker threads. */
 export function createWorkerPool(options: WorkerPoolOptions = {}): WorkerPool {
@@ -361,7 +363,7 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): WorkerPool {
     w.state = 'busy';
     w.job = job;
     job.startedAt = performance.now();
-    job.timer = setTimeout(() => onTimeout(w, job), job.request.timeoutMs);
+    job.timer = setTimeout(() => onTimeout(w, job), Math.min(job.request.timeoutMs, MAX_TIMER_MS));
     const { key, module, input, spec } = job.request;
     try {
       if (w.rings) {
