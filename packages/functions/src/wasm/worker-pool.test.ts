@@ -122,6 +122,17 @@ describe.each<WasmTransport>(['shared-memory', 'message'])('worker pool over the
     }
   });
 
+  it('a second close resolves only once the first one has terminated the workers', async () => {
+    const pool = createWorkerPool({ transport, size: 1 });
+    await pool.run(request(echoWasm(), 'x'));
+    let firstDone = false;
+    void pool.close().then(() => {
+      firstDone = true;
+    });
+    await pool.close();
+    expect(firstDone).toBe(true);
+  });
+
   it('close terminates idle workers (blocked in Atomics.wait for shared memory) and a spinning one', async () => {
     const pool = createWorkerPool({ transport, size: 2 });
     const code = echoWasm();

@@ -182,6 +182,8 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): WorkerPool {
   const queue: Job[] = [];
   const backoffTimers = new Set<NodeJS.Timeout>();
   let closed = false;
+  /** The first close(): later calls wait for the same workers to exit. */
+  let closing: Promise<void> | undefined;
   let nextJobId = 1;
   let nextWorkerSeq = 1;
   let replaced = 0;
@@ -452,6 +454,26 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): WorkerPool {
     return Math.min(60_000, Math.max(10, Math.ceil((perRequest * ahead) / Math.max(1, liveWorkers))));
   }
 
+  async function closeAll(): Promise<void> {
+    closed = true;
+    for (const t of backoffTimers) clearTimeout(t);
+    backoffTimers.clear();
+    for (const job of queue.splice(0)) job.reject(shuttingDown());
+    const exits: Promise<unknown>[] = [];
+    for (const w of workers) {
+      const job = w.job;
+      w.job = undefined;
+      if (job) {
+        clearTimeout(job.timer);
+        job.reject(shuttingDown());
+      }
+      if (w.state === 'dead') continue;
+      w.state = 'retired';
+      w.rings?.responses.wake();
+      exits.push(w.worker.terminate());
+    }
+    await Promise.allSettled(exits);
+  }
   for (let i = 0; i < opts.size; i++) spawn();
 
   return {
@@ -477,26 +499,9 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): WorkerPool {
         crashes,
       };
     },
-    async close() {
-      if (closed) return;
-      closed = true;
-      for (const t of backoffTimers) clearTimeout(t);
-      backoffTimers.clear();
-      for (const job of queue.splice(0)) job.reject(shuttingDown());
-      const exits: Promise<unknown>[] = [];
-      for (const w of workers) {
-        const job = w.job;
-        w.job = undefined;
-        if (job) {
-          clearTimeout(job.timer);
-          job.reject(shuttingDown());
-        }
-        if (w.state === 'dead') continue;
-        w.state = 'retired';
-        w.rings?.responses.wake();
-        exits.push(w.worker.terminate());
-      }
-      await Promise.allSettled(exits);
+    close() {
+      closing ??= closeAll();
+      return closing;
     },
   };
 }
