@@ -49,14 +49,8 @@ function run(key: string, input: Uint8Array, spec: RunSpec): RunResult {
   if (module === undefined) {
     throw aetherError('AETHER_E_INTERNAL', `wasm worker holds no module ${key}`, { key });
   }
-  return runInstance(module, input, {
-    memoryLimitBytes: spec.memoryLimitBytes,
-    maxOutputBytes: spec.maxOutputBytes,
-    memory: spec.memory,
-    memoryPool,
-    ...(spec.args === undefined ? {} : { args: spec.args }),
-    ...(spec.env === undefined ? {} : { env: spec.env }),
-  });
+  // RunSpec is the runInstance options besides the pool (args and env may be undefined: the defaults apply)
+  return runInstance(module, input, { ...spec, memoryPool });
 }
 
 /** Posts a message, transferring the result's buffers when they can be detached. */

@@ -197,7 +197,22 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): WorkerPool {
   // stdout and stderr together are bounded by maxOutputBytes (wasi.ts)
   const responseRingBytes = opts.maxOutputBytes + FRAME_META_BUDGET_BYTES;
 
-  const live = () => [...workers].filter((w) => w.state === 'starting' || w.state === 'idle' || w.state === 'busy');
+  /** Live workers (starting, idle or busy) and the busy ones; without allocating arrays, as submit calls it per request. */
+  function count(): { live: number; busy: number } {
+    let live = 0;
+    let busy = 0;
+    for (const w of workers) {
+      if (w.state === 'retired' || w.state === 'dead') continue;
+      live++;
+      if (w.state === 'busy') busy++;
+    }
+    return { live, busy };
+  }
+
+  function idleWorker(): PoolWorker | undefined {
+    for (const w of workers) if (w.state === 'idle') return w;
+    return undefined;
+  }
 
   function spawn(): void {
     if (closed) return;
@@ -340,13 +355,19 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): WorkerPool {
 
   function pump(): void {
     while (queue.length > 0) {
-      const w = [...workers].find((x) => x.state === 'idle');
+      const w = idleWorker();
       if (w === undefined) return;
       dispatch(w, queue.shift()!);
     }
   }
 
-  function holdModule(w: PoolWorker, key: string, module: WebAssembly.Module, post: (m: ControlMessage) => void) {
+  /** Posts a control message on the worker's control port (shared-memory) or to the worker (message). */
+  function postControl(w: PoolWorker, msg: ControlMessage): void {
+    if (w.rings) w.rings.control.postMessage(msg);
+    else w.worker.postMessage(msg);
+  }
+
+  function holdModule(w: PoolWorker, key: string, module: WebAssembly.Module): void {
     if (w.held.has(key)) {
       w.held.delete(key);
       w.held.add(key);
@@ -355,9 +376,9 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): WorkerPool {
     if (w.held.size >= opts.maxModulesPerWorker) {
       const oldest = w.held.values().next().value as string;
       w.held.delete(oldest);
-      post({ type: 'evict', keys: [oldest] });
+      postControl(w, { type: 'evict', keys: [oldest] });
     }
-    post({ type: 'module', key, module });
+    postControl(w, { type: 'module', key, module });
     w.held.add(key);
   }
 
@@ -368,15 +389,13 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): WorkerPool {
     job.timer = setTimeout(() => onTimeout(w, job), Math.min(job.request.timeoutMs, MAX_TIMER_MS));
     const { key, module, input, spec } = job.request;
     try {
+      // the module goes before the request (on the control port for shared
+      // memory, so the worker finds it when it drains the port after waking)
+      holdModule(w, key, module);
       if (w.rings) {
-        const rings = w.rings;
-        // the module goes on the control port before the request frame, so the
-        // worker finds it when it drains the port after waking
-        holdModule(w, key, module, (m) => rings.control.postMessage(m));
-        if (!rings.requests.write(job.frame!)) throw new Error('the request ring of an idle worker is not empty');
-        void awaitRingResponse(w, rings.responses);
+        if (!w.rings.requests.write(job.frame!)) throw new Error('the request ring of an idle worker is not empty');
+        void awaitRingResponse(w, w.rings.responses);
       } else {
-        holdModule(w, key, module, (m) => w.worker.postMessage(m));
         const msg: RunMessage = { type: 'run', id: job.id, key, spec, input: detachable(input) };
         w.worker.postMessage(msg, [msg.input]);
       }
@@ -417,13 +436,12 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): WorkerPool {
         ),
       );
     }
-    const running = live();
-    const busy = running.filter((w) => w.state === 'busy').length;
+    const { live, busy } = count();
     // waiting requests are allowed up to maxQueue beyond the workers (starting ones included)
-    if (busy + queue.length >= running.length + opts.maxQueue) {
+    if (busy + queue.length >= live + opts.maxQueue) {
       return Promise.reject(
-        aetherError('AETHER_E_FN_OVERLOADED', `all ${running.length} wasm workers are busy and the queue is full`, {
-          retryAfterMs: retryAfterMs(running.length),
+        aetherError('AETHER_E_FN_OVERLOADED', `all ${live} wasm workers are busy and the queue is full`, {
+          retryAfterMs: retryAfterMs(live),
           queued: queue.length,
           maxQueue: opts.maxQueue,
         }),
@@ -483,16 +501,14 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): WorkerPool {
       for (const w of workers) {
         const drop = keys.filter((k) => w.held.delete(k));
         if (drop.length === 0 || w.state === 'retired' || w.state === 'dead') continue;
-        const msg: ControlMessage = { type: 'evict', keys: drop };
-        if (w.rings) w.rings.control.postMessage(msg);
-        else w.worker.postMessage(msg);
+        postControl(w, { type: 'evict', keys: drop });
       }
     },
     stats() {
-      const running = live();
+      const { live, busy } = count();
       return {
-        size: running.length,
-        busy: running.filter((w) => w.state === 'busy').length,
+        size: live,
+        busy,
         queued: queue.length,
         replaced,
         timeouts,
