@@ -15,10 +15,11 @@ import { instrumentMemoryGrow } from './grow-instrument.js';
 import { importMemory, importedMemory } from './memory-import.js';
 import { WASM_PAGE_BYTES, inspectModule, type ModuleInfo, type ModuleMemory } from './module-inspect.js';
 import type { RunResult } from './run-instance.js';
-import { createWorkerPool, type WasmLogger, type WorkerPoolStats } from './worker-pool.js';
+import { silentLogger, type WasmLogger } from './worker-pool-options.js';
+import { createWorkerPool, type WorkerPoolStats } from './worker-pool.js';
 import { DEFAULT_WASM_TRANSPORT, type WasmTransport } from './worker-protocol.js';
 
-export type { WasmLogger } from './worker-pool.js';
+export type { WasmLogger } from './worker-pool-options.js';
 export type { WasmTransport } from './worker-protocol.js';
 
 export interface WasmRuntimeOptions {
@@ -122,8 +123,6 @@ export interface WasmRuntime {
   /** Stops the workers; queued and running requests fail with AETHER_E_SHUTTING_DOWN. */
   close(): Promise<void>;
 }
-
-const silentLogger: WasmLogger = { info: () => {}, warn: () => {}, error: () => {} };
 
 function configInt(name: string, value: number, min: number): number {
   if (!Number.isInteger(value) || value < min) {

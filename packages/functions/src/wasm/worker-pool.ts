@@ -13,13 +13,12 @@
  */
 // WebAssembly's JS API types exist only in TypeScript's DOM lib (@types/node 20 has none).
 /// <reference lib="dom" />
-import { availableParallelism } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { aetherError, fromErrorBody, toAetherError, type AetherError } from '@aether/core';
 import { RingBuffer } from './ring-buffer.js';
+import { resolveWorkerPoolOptions, type WorkerPoolOptions } from './worker-pool-options.js';
 import type { RunResult } from './run-instance.js';
 import {
-  DEFAULT_WASM_TRANSPORT,
   FRAME_META_BUDGET_BYTES,
   UNKNOWN_REQUEST_ID,
   decodeResponseFrame,
@@ -30,46 +29,8 @@ import {
   type RunMessage,
   type RunSpec,
   type WasmTransport,
-  type WireError,
   type WorkerInit,
 } from './worker-protocol.js';
-
-/** Minimal structured logger (pino-compatible subset). */
-export interface WasmLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
-export interface WorkerPoolOptions {
-  /** Worker threads. @default os.availableParallelism() */
-  size?: number | undefined;
-  /** Requests waiting beyond the busy workers before new ones fail with AETHER_E_FN_OVERLOADED. @default 256 */
-  maxQueue?: number | undefined;
-  /** @default DEFAULT_WASM_TRANSPORT ('message') */
-  transport?: WasmTransport | undefined;
-  /** Largest stdin, sizes the request ring. @default 1 MiB */
-  maxInputBytes?: number | undefined;
-  /** Largest stdout + stderr of one run, sizes the response ring. @default 1 MiB */
-  maxOutputBytes?: number | undefined;
-  /** Modules a worker keeps before the least recently used is evicted. @default 100 */
-  maxModulesPerWorker?: number | undefined;
-  /** The worker's main. @default dist/wasm/worker-entry.js beside this file */
-  workerUrl?: URL | undefined;
-  /** @default a silent logger */
-  logger?: WasmLogger | undefined;
-}
-
-export interface ResolvedWorkerPoolOptions {
-  size: number;
-  maxQueue: number;
-  transport: WasmTransport;
-  maxInputBytes: number;
-  maxOutputBytes: number;
-  maxModulesPerWorker: number;
-  workerUrl: URL;
-  logger: WasmLogger;
-}
 
 /** One run of a compiled module. */
 export interface PoolRequest {
@@ -102,42 +63,6 @@ export interface WorkerPool {
   stats(): WorkerPoolStats;
   /** Terminates every worker; queued and running requests fail with AETHER_E_SHUTTING_DOWN. */
   close(): Promise<void>;
-}
-
-const silentLogger: WasmLogger = { info: () => {}, warn: () => {}, error: () => {} };
-
-/** The compiled worker: tests run this file from TypeScript sources, the worker from dist. */
-function defaultWorkerUrl(): URL {
-  return import.meta.url.endsWith('.ts')
-    ? new URL('../../dist/wasm/worker-entry.js', import.meta.url)
-    : new URL('./worker-entry.js', import.meta.url);
-}
-
-function positiveInt(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw aetherError('AETHER_E_CONFIG_INVALID', `${name} must be a positive integer, got ${value}`, { [name]: value });
-  }
-  return value;
-}
-
-/** Fills defaults and checks values. */
-export function resolveWorkerPoolOptions(options: WorkerPoolOptions = {}): ResolvedWorkerPoolOptions {
-  const maxQueue = options.maxQueue ?? 256;
-  if (!Number.isInteger(maxQueue) || maxQueue < 0) {
-    throw aetherError('AETHER_E_CONFIG_INVALID', `maxQueue must be a non-negative integer, got ${maxQueue}`, {
-      maxQueue,
-    });
-  }
-  return {
-    size: positiveInt('workers', options.size ?? availableParallelism()),
-    maxQueue,
-    transport: options.transport ?? DEFAULT_WASM_TRANSPORT,
-    maxInputBytes: positiveInt('maxInputBytes', options.maxInputBytes ?? 1024 * 1024),
-    maxOutputBytes: positiveInt('maxOutputBytes', options.maxOutputBytes ?? 1024 * 1024),
-    maxModulesPerWorker: positiveInt('maxModulesPerWorker', options.maxModulesPerWorker ?? 100),
-    workerUrl: options.workerUrl ?? defaultWorkerUrl(),
-    logger: options.logger ?? silentLogger,
-  };
 }
 
 interface Job {
@@ -272,7 +197,7 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): WorkerPool {
       crashStreak = 0;
       job.resolve(msg.result);
     } else {
-      job.reject(fromWire(msg.error));
+      job.reject(fromErrorBody(msg.error));
     }
     pump();
   }
@@ -524,10 +449,6 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): WorkerPool {
 
 function shuttingDown(): AetherError {
   return aetherError('AETHER_E_SHUTTING_DOWN', 'the wasm runtime is shutting down');
-}
-
-function fromWire(error: WireError): AetherError {
-  return fromErrorBody(error);
 }
 
 /** An ArrayBuffer holding exactly `bytes`, safe to transfer (copied when it is a view of something larger). */
