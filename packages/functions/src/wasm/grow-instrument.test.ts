@@ -4,8 +4,6 @@
  * the examples. Results are checked by running them and by counting memory.grow with wabt's own
  * disassembler, an independent decoder.
  */
-// WebAssembly's JS API types exist only in TypeScript's DOM lib (@types/node 20 has none).
-/// <reference lib="dom" />
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,5 +1,3 @@
-// WebAssembly's JS API types exist only in TypeScript's DOM lib (@types/node 20 has none).
-/// <reference lib="dom" />
 import { AetherError } from '@aether/core';
 import { describe, expect, it } from 'vitest';
 

@@ -14,8 +14,6 @@
  * worker thread; runs are synchronous, so a memory is back before the next
  * run takes one.
  */
-// WebAssembly's JS API types exist only in TypeScript's DOM lib (@types/node 20 has none).
-/// <reference lib="dom" />
 import { aetherError } from '@aether/core';
 
 import { WASM_PAGE_BYTES } from './module-inspect.js';

@@ -5,8 +5,6 @@
  * misses for one key share one compile promise, so a burst of first requests
  * compiles (and loads the code) once.
  */
-// WebAssembly's JS API types exist only in TypeScript's DOM lib (@types/node 20 has none).
-/// <reference lib="dom" />
 
 /** Counters of a module cache. */
 export interface ModuleCacheStats {

@@ -5,8 +5,6 @@
  * wasm-binary.ts. memory-import.ts reuses `readModule` to turn the module's
  * memory into an import the host bounds and pools.
  */
-// WebAssembly's JS API types exist only in TypeScript's DOM lib (@types/node 20 has none).
-/// <reference lib="dom" />
 import { createHash } from 'node:crypto';
 
 import { aetherError, type AetherError } from '@aether/core';

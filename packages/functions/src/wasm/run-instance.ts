@@ -7,8 +7,6 @@
  * trap, run out of memory, write too much) becomes a RunResult; only host bugs
  * throw.
  */
-// WebAssembly's JS API types exist only in TypeScript's DOM lib (@types/node 20 has none).
-/// <reference lib="dom" />
 import { performance } from 'node:perf_hooks';
 
 import { aetherError } from '@aether/core';

@@ -6,8 +6,6 @@
  * import is a plain closure. It implements what wasi-libc's C programs call;
  * every other preview 1 function the module imports answers ENOSYS.
  */
-// WebAssembly's JS API types exist only in TypeScript's DOM lib (@types/node 20 has none).
-/// <reference lib="dom" />
 import { randomFillSync } from 'node:crypto';
 
 /** WASI errno values (wasi/api.h). */

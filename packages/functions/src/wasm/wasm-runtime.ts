@@ -6,8 +6,6 @@
  * and turn how the run ended into a value or a typed AetherError. Modules are
  * compiled to import their memory, so that workers can reuse zeroed memories.
  */
-// WebAssembly's JS API types exist only in TypeScript's DOM lib (@types/node 20 has none).
-/// <reference lib="dom" />
 import { availableParallelism } from 'node:os';
 import { aetherError, toAetherError, type AetherError } from '@aether/core';
 import { createModuleCache, moduleCacheKey, type ModuleCacheStats } from './module-cache.js';

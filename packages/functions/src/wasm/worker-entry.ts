@@ -16,8 +16,6 @@
  *
  * Nothing thrown here crosses the boundary except as `{code, message}`.
  */
-// WebAssembly's JS API types exist only in TypeScript's DOM lib (@types/node 20 has none).
-/// <reference lib="dom" />
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { aetherError } from '@aether/core';
 import { createMemoryPool } from './memory-pool.js';

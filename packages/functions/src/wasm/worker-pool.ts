@@ -11,8 +11,6 @@
  * each worker holds (bounded, least recently used first out) and tells the
  * worker what to evict.
  */
-// WebAssembly's JS API types exist only in TypeScript's DOM lib (@types/node 20 has none).
-/// <reference lib="dom" />
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { aetherError, fromErrorBody, toAetherError, type AetherError } from '@aether/core';
 import { RingBuffer } from './ring-buffer.js';

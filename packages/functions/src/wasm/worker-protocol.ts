@@ -6,8 +6,6 @@
  * followed by the raw bytes (input, or stdout then stderr), so the bulk data is
  * never JSON-encoded or structured-cloned.
  */
-// WebAssembly's JS API types exist only in TypeScript's DOM lib (@types/node 20 has none).
-/// <reference lib="dom" />
 import type { MessagePort } from 'node:worker_threads';
 import { toAetherError } from '@aether/core';
 import type { ModuleMemory } from './module-inspect.js';
