@@ -162,8 +162,8 @@ export function resolveWasmRuntimeOptions(options: WasmRuntimeOptions = {}): Res
 /** A compiled module as the cache holds it. */
 interface CompiledModule {
   module: WebAssembly.Module;
-  /** What inspectModule found, except `memory`: the imported memory of the compiled module (see importedMemory). */
-  info: ModuleInfo;
+  /** The memory of the compiled module: imported and capped (see importedMemory), what runInstance needs. */
+  memory: ModuleMemory;
 }
 
 const encoder = new TextEncoder();
@@ -214,7 +214,7 @@ export function createWasmRuntime(options: WasmRuntimeOptions = {}): WasmRuntime
     try {
       return {
         module: await WebAssembly.compile(bytes),
-        info: { ...info, memory: importedMemory(info.memory, maxPages) },
+        memory: importedMemory(info.memory, maxPages),
       };
     } catch (err) {
       throw aetherError(
@@ -283,7 +283,7 @@ export function createWasmRuntime(options: WasmRuntimeOptions = {}): WasmRuntime
         spec: {
           memoryLimitBytes: limit,
           maxOutputBytes: opts.maxOutputBytes,
-          memory: compiled.info.memory,
+          memory: compiled.memory,
           args: [request.name],
           env: request.env,
         },
