@@ -18,6 +18,7 @@ import {
   MAX_PAGES_32,
   WASM_PAGE_BYTES,
   checkMemoryFlags,
+  initialMemoryTooLarge,
   readModule,
   type ModuleMemory,
   type ParsedModule,
@@ -62,16 +63,6 @@ function onlyMemory(parsed: ParsedModule): { limits: Limits; imported: boolean }
   return defined === undefined ? undefined : { limits: defined, imported: false };
 }
 
-function checkFits(limits: Limits, maxPages: number): void {
-  if (limits.initial > maxPages) {
-    throw aetherError(
-      'AETHER_E_WASM_MEMORY_LIMIT',
-      `the module needs ${limits.initial * 64} KB of memory at start, above the limit of ${maxPages * 64} KB`,
-      { initialBytes: limits.initial * WASM_PAGE_BYTES, limitBytes: maxPages * WASM_PAGE_BYTES },
-    );
-  }
-}
-
 /**
  * Returns a copy of `bytes` in which the memory the module defines is
  * imported as `aether.memory` ({@link AETHER_MEMORY_MODULE},
@@ -100,7 +91,8 @@ export function importMemory(bytes: Uint8Array, maxPages: number): Uint8Array<Ar
   const memory = onlyMemory(parsed);
   if (memory !== undefined) {
     checkMemoryFlags(memory.limits);
-    checkFits(memory.limits, maxPages);
+    if (memory.limits.initial > maxPages)
+      throw initialMemoryTooLarge(memory.limits.initial, maxPages * WASM_PAGE_BYTES);
   }
   // A copy either way: callers get bytes they may hand to WebAssembly.compile.
   if (memory === undefined || memory.imported) return bytes.slice();

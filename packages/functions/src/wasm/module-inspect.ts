@@ -253,6 +253,19 @@ function pages(limits: Limits): { initialPages: number; maxPages?: number } {
 }
 
 /**
+ * AETHER_E_WASM_MEMORY_LIMIT for a module whose memory at start does not fit
+ * in the limit; inspectModule, importMemory and runInstance all check it.
+ */
+export function initialMemoryTooLarge(initialPages: number, limitBytes: number): AetherError {
+  const initialBytes = initialPages * WASM_PAGE_BYTES;
+  return aetherError(
+    'AETHER_E_WASM_MEMORY_LIMIT',
+    `the module needs ${initialBytes / 1024} KB of memory at start, above the limit of ${Math.floor(limitBytes / 1024)} KB`,
+    { initialBytes, limitBytes },
+  );
+}
+
+/**
  * Checks that `bytes` is a WASI command module Aether can run, in this order:
  * size, validity, a `_start` export, imports (only `wasi_snapshot_preview1`
  * functions and at most one memory), initial memory within the limit.
@@ -283,15 +296,8 @@ export function inspectModule(bytes: Uint8Array, opts: InspectOptions): ModuleIn
     );
   }
   const { memory, wasiImports } = checkImportsAndMemory(parsed);
-  const initialBytes = memory.initialPages * WASM_PAGE_BYTES;
-  if (initialBytes > opts.memoryLimitBytes) {
-    throw aetherError(
-      'AETHER_E_WASM_MEMORY_LIMIT',
-      `the module needs ${initialBytes / 1024} KB of memory at start, above the limit of ${Math.floor(
-        opts.memoryLimitBytes / 1024,
-      )} KB`,
-      { initialBytes, limitBytes: opts.memoryLimitBytes },
-    );
+  if (memory.initialPages * WASM_PAGE_BYTES > opts.memoryLimitBytes) {
+    throw initialMemoryTooLarge(memory.initialPages, opts.memoryLimitBytes);
   }
   return {
     hash: createHash('sha256').update(bytes).digest('hex'),

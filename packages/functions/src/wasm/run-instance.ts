@@ -13,7 +13,7 @@ import { aetherError } from '@aether/core';
 
 import { GROW_FAILED_EXPORT } from './grow-instrument.js';
 import type { MemoryPool } from './memory-pool.js';
-import { WASI_MODULE, WASM_PAGE_BYTES, type ModuleInfo } from './module-inspect.js';
+import { WASI_MODULE, WASM_PAGE_BYTES, initialMemoryTooLarge, type ModuleInfo } from './module-inspect.js';
 import { WasiExit, WasiOutputLimit, createWasiContext } from './wasi.js';
 
 /** Options of {@link runInstance}. */
@@ -99,13 +99,7 @@ function hostMemoryShape(options: RunOptions): MemoryShape {
     throw new TypeError('runInstance: the module imports its memory; pass options.memory from inspectModule');
   }
   const limitPages = Math.floor(options.memoryLimitBytes / WASM_PAGE_BYTES);
-  if (info.initialPages > limitPages) {
-    throw aetherError(
-      'AETHER_E_WASM_MEMORY_LIMIT',
-      `the module needs ${info.initialPages * 64} KB of memory at start, above the limit of ${limitPages * 64} KB`,
-      { initialBytes: info.initialPages * WASM_PAGE_BYTES, limitBytes: options.memoryLimitBytes },
-    );
-  }
+  if (info.initialPages > limitPages) throw initialMemoryTooLarge(info.initialPages, options.memoryLimitBytes);
   // linking demands a maximum no larger than the one the module declares
   return { initialPages: info.initialPages, maxPages: Math.min(limitPages, info.maxPages ?? limitPages) };
 }
