@@ -325,6 +325,11 @@ function parseOutput(stdout: string): unknown {
   }
 }
 
+/** The last STDERR_TAIL_BYTES of stderr, for the error details. */
+function stderrTail(result: RunResult): string {
+  return decoder.decode(result.stderr.subarray(Math.max(0, result.stderr.byteLength - STDERR_TAIL_BYTES)));
+}
+
 function outcomeError(name: string, result: RunResult, limitBytes: number, maxOutputBytes: number): AetherError {
   const detail = result.message === undefined ? '' : `: ${result.message}`;
   switch (result.outcome) {
@@ -332,12 +337,12 @@ function outcomeError(name: string, result: RunResult, limitBytes: number, maxOu
       return aetherError('AETHER_E_WASM_EXIT', `function ${name} exited with code ${result.exitCode}`, {
         function: name,
         exitCode: result.exitCode,
-        stderr: decoder.decode(result.stderr.subarray(Math.max(0, result.stderr.byteLength - STDERR_TAIL_BYTES))),
+        stderr: stderrTail(result),
       });
     case 'trap':
       return aetherError('AETHER_E_WASM_TRAP', `function ${name} trapped${detail}`, {
         function: name,
-        stderr: decoder.decode(result.stderr.subarray(Math.max(0, result.stderr.byteLength - STDERR_TAIL_BYTES))),
+        stderr: stderrTail(result),
       });
     case 'memory-limit':
       return aetherError('AETHER_E_WASM_MEMORY_LIMIT', `function ${name} ran out of memory${detail}`, {
