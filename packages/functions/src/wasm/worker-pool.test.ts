@@ -111,6 +111,19 @@ describe.each<WasmTransport>(['shared-memory', 'message'])('worker pool over the
     }
   });
 
+  it('counts a worker that cannot even be created as a crash instead of throwing', async () => {
+    // new Worker throws synchronously for a URL scheme it cannot load
+    const pool = createWorkerPool({ transport, size: 1, workerUrl: new URL('http://127.0.0.1/worker.js') });
+    try {
+      const err = await rejection(pool.run(request(echoWasm(), 'x')));
+      expect(err.code).toBe('AETHER_E_WASM_WORKER_CRASHED');
+      expect(err.details).toMatchObject({ consecutiveCrashes: 3 });
+      expect(pool.stats()).toMatchObject({ crashes: 3, queued: 0 });
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('runs a request whose timeout is beyond what setTimeout can hold instead of timing it out at once', async () => {
     const pool = createWorkerPool({ transport, size: 1 });
     try {

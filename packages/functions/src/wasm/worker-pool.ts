@@ -160,7 +160,20 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): WorkerPool {
     } else {
       init = { transport: 'message' };
     }
-    const worker = new Worker(opts.workerUrl, { workerData: init, transferList });
+    let worker: Worker;
+    try {
+      worker = new Worker(opts.workerUrl, { workerData: init, transferList });
+    } catch (err) {
+      // Out of threads or memory: a replacement that cannot start counts as a crash
+      // (backoff, and the queue fails after a streak) instead of throwing out of a timer.
+      rings?.control.close();
+      crashes++;
+      crashStreak++;
+      opts.logger.error({ worker: seq, err }, 'cannot start a wasm worker; retrying');
+      failQueueAfterStreak();
+      replace(Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.max(0, crashStreak - 1)));
+      return;
+    }
     const w: PoolWorker = { seq, worker, state: 'starting', held: new Set(), rings };
     workers.add(w);
     worker.on('message', (msg: FromWorkerMessage) => onMessage(w, msg));
@@ -224,18 +237,22 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): WorkerPool {
         ),
       );
     }
-    if (crashStreak >= CRASH_STREAK_FAILS_QUEUE) {
-      for (const queued of queue.splice(0)) {
-        queued.reject(
-          aetherError(
-            'AETHER_E_WASM_WORKER_CRASHED',
-            `wasm workers keep dying (${crashStreak} in a row); the request was not run`,
-            { consecutiveCrashes: crashStreak },
-          ),
-        );
-      }
-    }
+    failQueueAfterStreak();
     replace(crashStreak <= 1 ? 0 : Math.min(MAX_BACKOFF_MS, 100 * 2 ** (crashStreak - 2)));
+  }
+
+  /** After a streak of crashes, queued requests fail instead of waiting for workers that keep dying. */
+  function failQueueAfterStreak(): void {
+    if (crashStreak < CRASH_STREAK_FAILS_QUEUE) return;
+    for (const queued of queue.splice(0)) {
+      queued.reject(
+        aetherError(
+          'AETHER_E_WASM_WORKER_CRASHED',
+          `wasm workers keep dying (${crashStreak} in a row); the request was not run`,
+          { consecutiveCrashes: crashStreak },
+        ),
+      );
+    }
   }
 
   function replace(delayMs: number): void {
