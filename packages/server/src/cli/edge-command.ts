@@ -69,7 +69,7 @@ export function resolveEdgeConfig(options: EdgeCommandOptions & GlobalOptions, i
 export async function runEdge(options: EdgeCommandOptions & GlobalOptions, io: CliIo): Promise<number> {
   const config = resolveEdgeConfig(options, io);
   const logger = createCliLogger(io, options.verbose === true);
-  const edge = await startEdgeNode(config, { logger });
+  const edge = await startEdgeNode(config, { logger, logRequests: options.verbose === true });
   for (const line of edge.banner) io.stdout(`${line}\n`);
   await waitForShutdown('aether edge', () => edge.close(), io);
   return 0;

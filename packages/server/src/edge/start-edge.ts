@@ -16,6 +16,7 @@ import {
 } from '@aether/functions';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
+import { fastifyOptions } from '../http/app.js';
 import { installBearerAuth } from '../http/auth.js';
 import { installErrorHandlers } from '../http/errors.js';
 import { executionToJson } from '../http/function-routes.js';
@@ -39,6 +40,8 @@ export interface RunningEdge {
 export interface StartEdgeOptions {
   /** @default a silent logger */
   logger?: Logger | undefined;
+  /** Log every HTTP request (debug aid). @default false */
+  logRequests?: boolean | undefined;
 }
 
 function isAnyAddress(host: string): boolean {
@@ -63,8 +66,11 @@ async function buildApp(
   health: () => Record<string, unknown>,
   token: string | undefined,
   logger: Logger,
+  logRequests: boolean,
 ): Promise<FastifyInstance> {
-  const app = Fastify({ bodyLimit: EDGE_BODY_LIMIT, loggerInstance: logger }) as unknown as FastifyInstance;
+  const app = Fastify(
+    fastifyOptions({ logger, logRequests, maxPayloadBytes: EDGE_BODY_LIMIT }),
+  ) as unknown as FastifyInstance;
   installErrorHandlers(app);
   // Only the control plane's notifications need the token; /execute is public as in seed 002.
   if (token !== undefined) {
@@ -137,6 +143,7 @@ export async function startEdgeNode(config: ResolvedEdgeConfig, options: StartEd
     health,
     config.edge.token,
     logger.child({ component: 'http' }),
+    options.logRequests === true,
   );
 
   const closeQuietly = async (): Promise<void> => {

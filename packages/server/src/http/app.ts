@@ -44,8 +44,8 @@ export interface HttpAppOptions {
   startedAt?: number | undefined;
 }
 
-/** Fastify settings shared by the API app and the separate metrics app. */
-function fastifyOptions(options: Pick<HttpAppOptions, 'logger' | 'logRequests' | 'maxPayloadBytes'>) {
+/** Fastify settings shared by the API app, the separate metrics app and the edge node's app. */
+export function fastifyOptions(options: Pick<HttpAppOptions, 'logger' | 'logRequests' | 'maxPayloadBytes'>) {
   return {
     bodyLimit: options.maxPayloadBytes,
     logController: new LogController({ disableRequestLogging: options.logRequests !== true }),
