@@ -77,3 +77,9 @@ export type { StoreSpec } from './store/open.js';
  * with its journal), StateCounts (workflows per state) and StoreKind.
  */
 export type { ActiveWorkflow, Mutation, StateCounts, StoreKind, WorkflowStore } from './store/types.js';
+/**
+ * Shared by every PostgreSQL-backed store of a node: pool type parsers (bigint
+ * as number) and the mapping of pg/socket errors into AETHER_E_STORE_UNAVAILABLE,
+ * AETHER_E_INVALID_ARGUMENT or AETHER_E_STORE_FAILED.
+ */
+export { postgresStoreError, postgresTypeParsers } from './store/postgres-errors.js';

@@ -9,6 +9,7 @@ import type { PoolClient, QueryConfig, QueryResultRow } from 'pg';
 import { AetherError, aetherError } from '@aether/core';
 import type { ActionRecord, StepRecord, WorkflowFilter, WorkflowPage, WorkflowRecord } from '@aether/core';
 import { nextCursorOf, resolveListing, zeroCounts } from './listing.js';
+import { postgresStoreError, postgresTypeParsers } from './postgres-errors.js';
 import { PG_COLUMN_TYPES, migrate } from './postgres-schema.js';
 import {
   ACTION_COLUMNS,
@@ -63,14 +64,6 @@ export function resolvePostgresStoreOptions(options: PostgresStoreOptions = {}):
   };
 }
 
-const INT8_OID = 20;
-const parseInt8 = (value: string): number => Number(value);
-/** This pool's type parsers: bigint (timestamps, versions) as numbers; pg's defaults for the rest. */
-const typeParsers = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
-    oid === INT8_OID ? parseInt8 : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser,
-};
-
 /** The URL without its password, safe to log and show. */
 export function redactPostgresUrl(url: string): string {
   let parsed: URL;
@@ -84,42 +77,9 @@ export function redactPostgresUrl(url: string): string {
   return parsed.toString();
 }
 
-function pgCode(err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : '';
-}
-
-const CONNECTION_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'EPIPE',
-  'EAI_AGAIN',
-]);
-
-function isConnectionError(err: unknown): boolean {
-  const code = pgCode(err);
-  if (CONNECTION_CODES.has(code) || code.startsWith('08') || code.startsWith('57P') || code.startsWith('53'))
-    return true;
-  const message = err instanceof Error ? err.message : '';
-  return /connection terminated|timeout expired|connection timeout|not queryable/i.test(message);
-}
-
 /** Maps a pg or socket error into the catalogue. */
 function storeError(err: unknown, location: string, opening: boolean): AetherError {
-  if (err instanceof AetherError) return err;
-  const code = pgCode(err);
-  const reason = err instanceof Error ? err.message || code || err.name : String(err);
-  const details = { location, cause: code || undefined };
-  if (opening || isConnectionError(err)) {
-    return aetherError('AETHER_E_STORE_UNAVAILABLE', `cannot reach PostgreSQL at ${location}: ${reason}`, details, err);
-  }
-  if (code.startsWith('22') || code.startsWith('23')) {
-    return aetherError('AETHER_E_INVALID_ARGUMENT', `batch rejected by PostgreSQL: ${reason}`, details, err);
-  }
-  return aetherError('AETHER_E_STORE_FAILED', `PostgreSQL store ${location} failed: ${reason}`, details, err);
+  return postgresStoreError(err, { location, opening, what: 'store' });
 }
 
 /** `INSERT ... SELECT ... FROM json_to_recordset($n)` for one table. */
@@ -195,7 +155,7 @@ export async function openPostgresStore(url: string, options?: PostgresStoreOpti
     max: opts.maxConnections,
     connectionTimeoutMillis: opts.connectionTimeoutMs,
     application_name: 'aether',
-    types: typeParsers,
+    types: postgresTypeParsers,
   });
   pool.on('error', (err) => opts.onIdleError(err));
 

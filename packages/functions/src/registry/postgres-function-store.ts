@@ -7,8 +7,8 @@
  */
 import pg from 'pg';
 import type { PoolClient, QueryConfig, QueryResultRow } from 'pg';
-import { AetherError, aetherError } from '@aether/core';
-import { redactPostgresUrl } from '@aether/engine';
+import { AetherError } from '@aether/core';
+import { postgresStoreError, postgresTypeParsers, redactPostgresUrl } from '@aether/engine';
 import {
   checkDeploy,
   checkKey,
@@ -124,50 +124,9 @@ const SQL = {
   deleteNode: 'DELETE FROM aether_edge_nodes WHERE node_id = $1',
 };
 
-const INT8_OID = 20;
-const parseInt8 = (value: string): number => Number(value);
-/** This pool's type parsers: bigint (timestamps, sizes, versions) as numbers; pg's defaults for the rest. */
-const typeParsers = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
-    oid === INT8_OID ? parseInt8 : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser,
-};
-
-function pgCode(err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : '';
-}
-
-const CONNECTION_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'EPIPE',
-  'EAI_AGAIN',
-]);
-
-function isConnectionError(err: unknown): boolean {
-  const code = pgCode(err);
-  if (CONNECTION_CODES.has(code) || code.startsWith('08') || code.startsWith('57P') || code.startsWith('53'))
-    return true;
-  const message = err instanceof Error ? err.message : '';
-  return /connection terminated|timeout expired|connection timeout|not queryable/i.test(message);
-}
-
 /** Maps a pg or socket error into the catalogue. */
 function storeError(err: unknown, location: string, opening: boolean): AetherError {
-  if (err instanceof AetherError) return err;
-  const code = pgCode(err);
-  const reason = err instanceof Error ? err.message || code || err.name : String(err);
-  const details = { location, cause: code || undefined };
-  if (opening || isConnectionError(err)) {
-    return aetherError('AETHER_E_STORE_UNAVAILABLE', `cannot reach PostgreSQL at ${location}: ${reason}`, details, err);
-  }
-  if (code.startsWith('22') || code.startsWith('23')) {
-    return aetherError('AETHER_E_INVALID_ARGUMENT', `rejected by PostgreSQL: ${reason}`, details, err);
-  }
-  return aetherError('AETHER_E_STORE_FAILED', `PostgreSQL function store ${location} failed: ${reason}`, details, err);
+  return postgresStoreError(err, { location, opening, what: 'function store' });
 }
 
 /** Creates the tables when absent, under an advisory lock so nodes starting together do not race. */
@@ -204,7 +163,7 @@ export async function openPostgresFunctionStore(
     max: opts.maxConnections,
     connectionTimeoutMillis: opts.connectionTimeoutMs,
     application_name: 'aether-functions',
-    types: typeParsers,
+    types: postgresTypeParsers,
   });
   pool.on('error', (err) => opts.onIdleError(err));
 
