@@ -56,3 +56,10 @@ export {
   parseEdgeConfig,
 } from './config/edge-config.js';
 export type { ResolvedEdgeConfig } from './config/edge-config.js';
+export {
+  FUNCTIONS_FILE_DEFAULTS,
+  FUNCTION_RUNTIMES,
+  functionsFileSchema,
+  parseFunctionsFile,
+} from './config/functions-file.js';
+export type { FunctionSpec, ResolvedFunctionsFile } from './config/functions-file.js';

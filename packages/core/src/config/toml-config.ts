@@ -53,6 +53,12 @@ function distance(a: string, b: string): number {
 function knownKeys(root: z.ZodType, path: readonly PropertyKey[]): string[] {
   let schema: z.ZodType = root;
   for (const part of path) {
+    if (typeof part === 'number') {
+      const element = unwrapArray(schema);
+      if (element === undefined) return [];
+      schema = element;
+      continue;
+    }
     const shape: Record<string, z.ZodType> = unwrapObject(schema)?.shape ?? {};
     const next = shape[String(part)];
     if (next === undefined) return [];
@@ -73,25 +79,62 @@ function unwrapObject(schema: z.ZodType): z.ZodObject | undefined {
   return undefined;
 }
 
-function sectionLabel(path: readonly PropertyKey[]): string {
-  return path.length === 0 ? 'the top level' : `[${path.map(String).join('.')}]`;
+function unwrapArray(schema: z.ZodType): z.ZodType | undefined {
+  let current: unknown = schema;
+  for (let i = 0; i < 5; i++) {
+    if (current instanceof z.ZodArray) return current.element as z.ZodType;
+    const def = (current as { def?: { innerType?: unknown } }).def;
+    if (def?.innerType === undefined) return undefined;
+    current = def.innerType;
+  }
+  return undefined;
 }
 
-function problemsOf(root: z.ZodType, error: z.ZodError, data: unknown, text: string): ConfigProblem[] {
+/** How a config format names keys and sections in messages, and finds their lines. */
+export interface ConfigFormat {
+  /** 1-based line of the key at `path`, when it can be found. */
+  locate(path: readonly (string | number)[]): number | undefined;
+  /** `server.grpc_port` (TOML) or `functions[0].id` (YAML). */
+  keyName(path: readonly (string | number)[]): string;
+  /** `[server]` (TOML) or `functions[0]` (YAML). */
+  sectionName(path: readonly (string | number)[]): string;
+  /** What the format calls an object: "table" (TOML) or "mapping" (YAML). */
+  objectWord: string;
+}
+
+function tomlFormat(text: string): ConfigFormat {
+  return {
+    locate: (path) => locateTomlKey(text, path.map(String)),
+    keyName: (path) => path.map(String).join('.'),
+    sectionName: (path) => (path.length === 0 ? 'the top level' : `[${path.map(String).join('.')}]`),
+    objectWord: 'table',
+  };
+}
+
+/**
+ * Turns a zod error into problems that name the line and the key, with "did
+ * you mean" suggestions for unknown keys, sorted by line.
+ */
+export function configProblems(
+  root: z.ZodType,
+  error: z.ZodError,
+  data: unknown,
+  format: ConfigFormat,
+): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   for (const issue of error.issues) {
-    const path = issue.path;
+    const path = issue.path.map((p) => (typeof p === 'number' ? p : String(p)));
     if (issue.code === 'unrecognized_keys') {
       const known = knownKeys(root, path);
       for (const key of issue.keys) {
-        const fullPath = [...path.map(String), key];
+        const fullPath = [...path, key];
         const close = known.filter((k) => distance(k, key) <= 2);
         const suggestion = close.length > 0 ? `; did you mean "${close[0]}"?` : '';
         const knownText = known.length > 0 ? ` (known keys: ${known.join(', ')})` : '';
         problems.push({
-          line: locateTomlKey(text, fullPath),
-          key: fullPath.join('.'),
-          message: `unknown key "${key}" in ${sectionLabel(path)}${suggestion}${suggestion ? '' : knownText}`,
+          line: format.locate(fullPath),
+          key: format.keyName(fullPath),
+          message: `unknown key "${key}" in ${format.sectionName(path)}${suggestion}${suggestion ? '' : knownText}`,
         });
       }
       continue;
@@ -99,13 +142,13 @@ function problemsOf(root: z.ZodType, error: z.ZodError, data: unknown, text: str
     const value = valueAt(data, path);
     let message = issue.message;
     if (issue.code === 'invalid_type' && (issue.expected === 'object' || issue.expected === 'record')) {
-      message = 'must be a table';
+      message = `must be a ${format.objectWord}`;
     }
-    const stringPath = path.map(String);
     problems.push({
-      line: locateTomlKey(text, stringPath),
-      key: stringPath.join('.'),
-      message: `${message}, got ${describeValue(value)}`,
+      line: format.locate(path),
+      key: format.keyName(path),
+      message:
+        value === undefined && issue.code === 'invalid_type' ? message : `${message}, got ${describeValue(value)}`,
     });
   }
   return problems.sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER));
@@ -151,10 +194,17 @@ export function parseTomlConfig<S extends z.ZodType>(text: string, fileName: str
   const parsed = schema.safeParse(data);
   if (parsed.success) return parsed.data;
 
-  const problems = problemsOf(schema, parsed.error, data, text);
+  throw configInvalid(fileName, configProblems(schema, parsed.error, data, tomlFormat(text)));
+}
+
+/**
+ * The error for a file's problems: the first (by line) in the message, all of
+ * them in `details.problems` when there are several.
+ */
+export function configInvalid(fileName: string, problems: ConfigProblem[]): TerminalError {
   const first = problems[0] ?? { key: '', message: 'invalid configuration' };
   const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''})` : '';
-  throw new TerminalError(
+  return new TerminalError(
     'AETHER_E_CONFIG_INVALID',
     `${where(fileName, first.line)}: ${first.key}: ${first.message}${more}`,
     { file: fileName, line: first.line, key: first.key, ...(problems.length > 1 ? { problems } : {}) },
