@@ -252,6 +252,74 @@ describe("aether serve and aether edge with seed 002's config files", () => {
   });
 });
 
+describe('aether validate', () => {
+  it("prints seed 000's summary for its quick-start file", async () => {
+    const { code, stdout, stderr } = await runCli(['validate', 'examples/handlers/hello.yaml'], {
+      env: { ...CLEAN_ENV, PATH: '/usr/bin:/bin' },
+    });
+    expect([code, stderr]).toEqual([0, '']);
+    expect(stdout).toContain(
+      [
+        '',
+        '✓ Configuration is valid',
+        '',
+        'Orchestrator Settings:',
+        '  SHM Buffer Size:    4194304 bytes',
+        '  Warm Pool Size:     10',
+        '  Restore Timeout:    15ms',
+        '',
+        'Functions (1):',
+        '  - hello-api (port: 8080, memory: 128MB, timeout: 30000ms)',
+      ].join('\n'),
+    );
+  });
+
+  it('exits 2 naming file, line and field of every problem', async () => {
+    const cwd = tempDir();
+    writeFileSync(path.join(cwd, 'handler.sh'), '#!/bin/sh\n', { mode: 0o644 });
+    writeFileSync(
+      path.join(cwd, 'bad.yaml'),
+      [
+        'functions:',
+        '  - id: a',
+        '    trigger_port: 8080',
+        '    handler_path: ./handler.sh',
+        '    memory_limit_mb: 20000',
+        '    timeot_ms: 5',
+        '  - id: a',
+        '    trigger_port: 8080',
+        '    handler_path: ./handler.sh',
+      ].join('\n'),
+    );
+    const bad = await runCli(['validate', 'bad.yaml'], { env: CLEAN_ENV, cwd });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(
+      'error[AETHER_E_CONFIG_INVALID]: bad.yaml:5: functions[0].memory_limit_mb: must be between 1 MB and 16 GB',
+    );
+    expect(bad.stderr).toContain(
+      'bad.yaml:6: functions[0].timeot_ms: unknown key "timeot_ms" in functions[0]; did you mean "timeout_ms"?',
+    );
+    expect(bad.stderr).toContain('bad.yaml:7: functions[1].id: duplicate id "a" (also functions[0])');
+    expect(bad.stderr).toContain(
+      'bad.yaml:8: functions[1].trigger_port: duplicate trigger_port 8080 (also functions[0])',
+    );
+
+    writeFileSync(
+      path.join(cwd, 'paths.yaml'),
+      'functions:\n  - id: a\n    trigger_port: 1\n    handler_path: ./handler.sh\n  - id: b\n    trigger_port: 2\n    handler_path: ./missing.py\n',
+    );
+    const paths = await runCli(['validate', 'paths.yaml'], { env: CLEAN_ENV, cwd });
+    expect(paths.code).toBe(2);
+    expect(paths.stderr).toContain('paths.yaml:4: functions[0].handler_path: ./handler.sh is not an executable file');
+    expect(paths.stderr).toContain('paths.yaml:7: functions[1].handler_path: ./missing.py does not exist');
+
+    writeFileSync(path.join(cwd, 'syntax.yaml'), 'functions:\n  - id: a\n    id: b\n');
+    const syntax = await runCli(['validate', 'syntax.yaml'], { env: CLEAN_ENV, cwd });
+    expect(syntax.code).toBe(2);
+    expect(syntax.stderr).toMatch(/^error\[AETHER_E_CONFIG_INVALID\]: syntax\.yaml:3:\d+: YAML syntax error/);
+  });
+});
+
 describe('aether workflow list, status and cancel', () => {
   let node: RunningServer;
   let url: string;

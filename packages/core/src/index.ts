@@ -45,7 +45,7 @@ export {
 } from './config/server-config.js';
 export type { PersistenceModeName, ResolvedServerConfig, ServerConfigFile } from './config/server-config.js';
 export { durationSchema, parseDuration, parseSize, sizeSchema } from './config/units.js';
-export { parseTomlConfig } from './config/toml-config.js';
+export { configInvalid, parseTomlConfig } from './config/toml-config.js';
 export type { ConfigProblem } from './config/toml-config.js';
 export { FUNCTIONS_CONFIG_DEFAULTS, WASM_TRANSPORTS } from './config/schema-parts.js';
 export type { ResolvedFunctionsConfig } from './config/schema-parts.js';
@@ -59,6 +59,7 @@ export type { ResolvedEdgeConfig } from './config/edge-config.js';
 export {
   FUNCTIONS_FILE_DEFAULTS,
   FUNCTION_RUNTIMES,
+  functionsFileLine,
   functionsFileSchema,
   parseFunctionsFile,
 } from './config/functions-file.js';

@@ -184,6 +184,37 @@ function yamlKeyName(path: readonly (string | number)[]): string {
   return out;
 }
 
+type YamlDocument = ReturnType<typeof parseDocument>;
+
+/** Finds the line of a key path in a parsed document: the key itself for a mapping entry, else the value's node. */
+function yamlLocator(
+  doc: YamlDocument,
+  lines: LineCounter,
+): (path: readonly (string | number)[]) => number | undefined {
+  const lineOf = (node: Node | null | undefined): number | undefined =>
+    node?.range ? lines.linePos(node.range[0]).line : undefined;
+  return (path) => {
+    const parent: unknown = path.length === 0 ? doc.contents : doc.getIn(path.slice(0, -1), true);
+    const last = path[path.length - 1];
+    if (isMap(parent) && typeof last === 'string') {
+      const pair = parent.items.find((item) => isScalar(item.key) && item.key.value === last);
+      if (pair !== undefined) return lineOf(pair.key as Node);
+    }
+    const node = doc.getIn(path, true) as Node | undefined;
+    return lineOf(node) ?? lineOf(parent as Node | undefined);
+  };
+}
+
+/**
+ * The 1-based line of a key path (e.g. `['functions', 0, 'handler_path']`) in
+ * a functions file's text, for problems found after parsing (a missing handler).
+ */
+export function functionsFileLine(text: string, path: readonly (string | number)[]): number | undefined {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines });
+  return yamlLocator(doc, lines)(path);
+}
+
 /**
  * Parses the text of a functions file (YAML).
  * @throws TerminalError AETHER_E_CONFIG_INVALID with details `{file, line, key}`
@@ -208,20 +239,8 @@ export function parseFunctionsFile(text: string, fileName: string): ResolvedFunc
   const parsed = functionsFileSchema.safeParse(data);
   if (parsed.success) return toResolved(parsed.data);
 
-  const lineOf = (node: Node | null | undefined): number | undefined =>
-    node?.range ? lines.linePos(node.range[0]).line : undefined;
   const format: ConfigFormat = {
-    locate(path) {
-      // The key itself for a mapping entry (also an unknown one), else the value's node.
-      const parent = path.length === 0 ? doc.contents : doc.getIn(path.slice(0, -1), true);
-      const last = path[path.length - 1];
-      if (isMap(parent) && typeof last === 'string') {
-        const pair = parent.items.find((item) => isScalar(item.key) && item.key.value === last);
-        if (pair !== undefined) return lineOf(pair.key as Node);
-      }
-      const node = doc.getIn(path, true) as Node | undefined;
-      return lineOf(node) ?? lineOf(parent as Node | undefined);
-    },
+    locate: yamlLocator(doc, lines),
     keyName: yamlKeyName,
     sectionName: (path) => (path.length === 0 ? 'the top level' : yamlKeyName(path)),
     objectWord: 'mapping',

@@ -147,8 +147,11 @@ export function configProblems(
     problems.push({
       line: format.locate(path),
       key: format.keyName(path),
+      // A custom check names the value itself; a missing value has nothing to show.
       message:
-        value === undefined && issue.code === 'invalid_type' ? message : `${message}, got ${describeValue(value)}`,
+        issue.code === 'custom' || (value === undefined && issue.code === 'invalid_type')
+          ? message
+          : `${message}, got ${describeValue(value)}`,
     });
   }
   return problems.sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER));

@@ -8,6 +8,7 @@ import { runEdge, type EdgeCommandOptions } from './edge-command.js';
 import type { CliIo } from './io.js';
 import { runInit } from './init-command.js';
 import { runServe, type GlobalOptions, type ServeCommandOptions } from './serve-command.js';
+import { runValidate } from './validate-command.js';
 import {
   cancelWorkflow,
   listWorkflows,
@@ -61,6 +62,7 @@ Synopsis:
                [--db PATH|postgres://...] [--token T] [--insecure]
   aether edge --control-plane URL [--port 9091] [--host H] [--node-id ID] [--token T] [--url URL]
   aether init <name> [--output DIR]
+  aether validate <file>
   aether workflow list [--type T] [--state S] [--limit N] [--cursor C] [--server URL] [--token T] [--json]
   aether status <id> [--server URL] [--token T] [--json]
   aether cancel <id> [--server URL] [--token T] [--json]
@@ -108,6 +110,14 @@ Exit codes: 0 ok, 1 failure, 2 usage or configuration error.`,
     .action((name: string, options: { output?: string }) => {
       runInit(name, options, io);
       result.exitCode = 0;
+    });
+
+  program
+    .command('validate')
+    .description("check a functions file (seed 000's YAML) or an aether.toml and print its summary")
+    .argument('<file>', 'functions .yaml/.yml or server .toml')
+    .action((file: string) => {
+      result.exitCode = runValidate(file, io);
     });
 
   const workflow = program.command('workflow').description('workflows of a running node: workflow list');

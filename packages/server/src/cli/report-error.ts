@@ -37,6 +37,13 @@ function causeChain(error: unknown): string[] {
 export function formatCliError(err: unknown, verbose: boolean): string {
   const error = toAetherError(err);
   const lines = [`error[${error.code}]: ${error.message}`];
+  // A config file with several problems: every one on its own line, file:line: key: message.
+  const problems = error.details.problems;
+  if (Array.isArray(problems) && typeof error.details.file === 'string') {
+    for (const p of problems.slice(1) as { line?: number; key: string; message: string }[]) {
+      lines.push(`  ${error.details.file}${p.line === undefined ? '' : `:${p.line}`}: ${p.key}: ${p.message}`);
+    }
+  }
   if (error.hint !== undefined) lines.push(`hint: ${error.hint}`);
   if (verbose) {
     if (Object.keys(error.details).length > 0) lines.push(`details: ${JSON.stringify(error.details)}`);
