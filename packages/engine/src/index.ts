@@ -59,7 +59,7 @@ export { sqliteConnectionOf } from './store/sqlite.js';
  * @example
  * const store = await openPostgresStore('postgres://aether@127.0.0.1:5432/aether', { maxConnections: 8 });
  */
-export { openPostgresStore, redactPostgresUrl, resolvePostgresStoreOptions } from './store/postgres.js';
+export { openPostgresStore, resolvePostgresStoreOptions } from './store/postgres.js';
 /** Options of openPostgresStore (pool size, connection timeout), with and without defaults filled. */
 export type { PostgresStoreOptions, ResolvedPostgresStoreOptions } from './store/postgres.js';
 /**
@@ -78,8 +78,9 @@ export type { StoreSpec } from './store/open.js';
  */
 export type { ActiveWorkflow, Mutation, StateCounts, StoreKind, WorkflowStore } from './store/types.js';
 /**
- * Shared by every PostgreSQL-backed store of a node: pool type parsers (bigint
- * as number) and the mapping of pg/socket errors into AETHER_E_STORE_UNAVAILABLE,
+ * Shared by every PostgreSQL-backed store of a node: opening the pool (bigint
+ * as number, schema set up on a first connection), the URL without its
+ * password, and the mapping of pg/socket errors into AETHER_E_STORE_UNAVAILABLE,
  * AETHER_E_INVALID_ARGUMENT or AETHER_E_STORE_FAILED.
  */
-export { postgresStoreError, postgresTypeParsers } from './store/postgres-errors.js';
+export { openPostgresPool, postgresStoreError, redactPostgresUrl } from './store/postgres-pool.js';

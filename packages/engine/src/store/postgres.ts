@@ -4,12 +4,11 @@
  * costs one round trip and is atomic without BEGIN/COMMIT. bigint timestamps
  * are parsed back to numbers by this pool's own type parser (no global state).
  */
-import pg from 'pg';
 import type { PoolClient, QueryConfig, QueryResultRow } from 'pg';
-import { AetherError, aetherError } from '@aether/core';
+import { AetherError } from '@aether/core';
 import type { ActionRecord, StepRecord, WorkflowFilter, WorkflowPage, WorkflowRecord } from '@aether/core';
 import { nextCursorOf, resolveListing, zeroCounts } from './listing.js';
-import { postgresStoreError, postgresTypeParsers } from './postgres-errors.js';
+import { openPostgresPool, postgresStoreError } from './postgres-pool.js';
 import { PG_COLUMN_TYPES, migrate } from './postgres-schema.js';
 import {
   ACTION_COLUMNS,
@@ -64,18 +63,7 @@ export function resolvePostgresStoreOptions(options: PostgresStoreOptions = {}):
   };
 }
 
-/** The URL without its password, safe to log and show. */
-export function redactPostgresUrl(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw aetherError('AETHER_E_CONFIG_INVALID', 'the PostgreSQL URL given to --db is not a valid URL', {});
-  }
-  parsed.password = '';
-  parsed.searchParams.delete('password');
-  return parsed.toString();
-}
+export { redactPostgresUrl } from './postgres-pool.js';
 
 /** Maps a pg or socket error into the catalogue. */
 function storeError(err: unknown, location: string, opening: boolean): AetherError {
@@ -149,26 +137,11 @@ function listingSql(byType: boolean, byState: boolean, paged: boolean): string {
  */
 export async function openPostgresStore(url: string, options?: PostgresStoreOptions): Promise<WorkflowStore> {
   const opts = resolvePostgresStoreOptions(options);
-  const location = redactPostgresUrl(url);
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: opts.maxConnections,
-    connectionTimeoutMillis: opts.connectionTimeoutMs,
-    application_name: 'aether',
-    types: postgresTypeParsers,
+  const { pool, location } = await openPostgresPool(url, opts, {
+    applicationName: 'aether',
+    what: 'store',
+    setup: (client, where) => migrate(client, where),
   });
-  pool.on('error', (err) => opts.onIdleError(err));
-
-  let client: PoolClient | undefined;
-  try {
-    client = await pool.connect();
-    await migrate(client, location);
-    client.release();
-  } catch (err) {
-    client?.release(true);
-    await pool.end().catch(() => undefined);
-    throw storeError(err, location, true);
-  }
 
   let closed = false;
 

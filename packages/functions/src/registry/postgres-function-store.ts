@@ -5,10 +5,15 @@
  * at once serialize instead of racing on shared code rows; a foreign key from
  * functions to code makes a function without code impossible regardless.
  */
-import pg from 'pg';
 import type { PoolClient, QueryConfig, QueryResultRow } from 'pg';
 import { AetherError } from '@aether/core';
-import { postgresStoreError, postgresTypeParsers, redactPostgresUrl } from '@aether/engine';
+import {
+  openPostgresPool,
+  postgresStoreError,
+  resolvePostgresStoreOptions,
+  type PostgresStoreOptions,
+  type ResolvedPostgresStoreOptions,
+} from '@aether/engine';
 import {
   checkDeploy,
   checkKey,
@@ -24,41 +29,20 @@ import {
 } from './records.js';
 import type { FunctionRecord, FunctionStore } from './types.js';
 
-/** Options of openPostgresFunctionStore. */
-export interface PostgresFunctionStoreOptions {
-  /**
-   * Most connections the pool opens (the registry is written at deploys and heartbeats only).
-   * @default 4
-   */
-  maxConnections?: number;
-  /**
-   * How long to wait for a connection before failing with AETHER_E_STORE_UNAVAILABLE.
-   * @default 5000
-   */
-  connectionTimeoutMs?: number;
-  /**
-   * Called with errors of idle pooled connections (the pool drops them and opens new ones).
-   * @default ignores them
-   */
-  onIdleError?: (err: Error) => void;
-}
+/** Options of openPostgresFunctionStore: those of the workflow store's pool. */
+export type PostgresFunctionStoreOptions = PostgresStoreOptions;
 
 /** PostgresFunctionStoreOptions with defaults filled. */
-export interface ResolvedPostgresFunctionStoreOptions {
-  maxConnections: number;
-  connectionTimeoutMs: number;
-  onIdleError: (err: Error) => void;
-}
+export type ResolvedPostgresFunctionStoreOptions = ResolvedPostgresStoreOptions;
 
-/** Fills the defaults of PostgresFunctionStoreOptions. */
+/**
+ * Fills the defaults: the workflow store's, except a pool of 4 connections
+ * (the registry is written at deploys and heartbeats only).
+ */
 export function resolvePostgresFunctionStoreOptions(
   options: PostgresFunctionStoreOptions = {},
 ): ResolvedPostgresFunctionStoreOptions {
-  return {
-    maxConnections: options.maxConnections ?? 4,
-    connectionTimeoutMs: options.connectionTimeoutMs ?? 5000,
-    onIdleError: options.onIdleError ?? (() => undefined),
-  };
+  return resolvePostgresStoreOptions({ ...options, maxConnections: options.maxConnections ?? 4 });
 }
 
 /** Advisory lock held while creating the tables ('AETHFDDL'). */
@@ -157,26 +141,11 @@ export async function openPostgresFunctionStore(
   options?: PostgresFunctionStoreOptions,
 ): Promise<FunctionStore> {
   const opts = resolvePostgresFunctionStoreOptions(options);
-  const location = redactPostgresUrl(url);
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: opts.maxConnections,
-    connectionTimeoutMillis: opts.connectionTimeoutMs,
-    application_name: 'aether-functions',
-    types: postgresTypeParsers,
+  const { pool, location } = await openPostgresPool(url, opts, {
+    applicationName: 'aether-functions',
+    what: 'function store',
+    setup: (client) => createTables(client),
   });
-  pool.on('error', (err) => opts.onIdleError(err));
-
-  let client: PoolClient | undefined;
-  try {
-    client = await pool.connect();
-    await createTables(client);
-    client.release();
-  } catch (err) {
-    client?.release(true);
-    await pool.end().catch(() => undefined);
-    throw storeError(err, location, true);
-  }
 
   let closed = false;
 
