@@ -24,14 +24,7 @@ import {
   waitFor,
   type Proc,
 } from '../tests/support/processes.js';
-
-function pct(sorted: number[], p: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-function flag(flags: string[], name: string, fallback: number): number {
-  return Number(flags.find((f) => f.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
-}
+import { flag, pct } from './stats.js';
 
 async function measure(
   call: () => Promise<void>,

@@ -10,30 +10,14 @@
 import { availableParallelism } from 'node:os';
 import { createWasmRuntime, type WasmTransport } from '@aether/functions';
 import { compileC } from '../packages/functions/src/test-support/compile-wasm.js';
-
-const ECHO_C = `#include <unistd.h>
-int main(void) {
-  static char buf[65536];
-  ssize_t n;
-  while ((n = read(0, buf, sizeof buf)) > 0)
-    if (write(1, buf, n) != n) return 2;
-  return 0;
-}`;
+import { ECHO_C } from '../packages/functions/src/wasm/test-fixtures.js';
+import { flag, pct } from './stats.js';
 
 const TRANSPORTS: WasmTransport[] = ['shared-memory', 'message'];
 const INPUTS: { name: string; value: unknown }[] = [
   { name: 'tiny', value: { msg: 'hi' } },
   { name: '64 KB', value: 'x'.repeat(64 * 1024) },
 ];
-
-function pct(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-function flag(flags: string[], name: string, fallback: number): number {
-  return Number(flags.find((f) => f.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
-}
 
 export async function runWasmTransportBench(flags: string[]): Promise<Record<string, unknown>[]> {
   const durationMs = flag(flags, 'duration', 3000);

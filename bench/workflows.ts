@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { aether } from '@aetherframework.ai/sdk';
 import { startPostgres } from '../tests/support/postgres.js';
 import { childEnv, startAether, startProcess, waitFor } from '../tests/support/processes.js';
+import { flag, pct } from './stats.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -27,16 +28,11 @@ const CONFIGS: Config[] = [
   { name: 'state-action-log / postgres', persistence: 'state-action-log', store: 'postgres' },
 ];
 
-function pct(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
 const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
 
 export async function runWorkflowsBench(flags: string[]): Promise<Record<string, unknown>[]> {
-  const durationMs = Number(flags.find((f) => f.startsWith('--duration='))?.split('=')[1] ?? 10_000);
-  const concurrency = Number(flags.find((f) => f.startsWith('--concurrency='))?.split('=')[1] ?? 50);
+  const durationMs = flag(flags, 'duration', 10_000);
+  const concurrency = flag(flags, 'concurrency', 50);
   const only = flags.find((f) => f.startsWith('--only='))?.split('=')[1];
   const tmp = mkdtempSync(path.join(tmpdir(), 'aether-bench-'));
   const pg = CONFIGS.some((c) => c.store === 'postgres' && (!only || c.name.includes(only)))
