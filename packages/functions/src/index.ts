@@ -184,3 +184,41 @@ export { createWasiContext } from './wasm/wasi.js';
 export type { WasiContext, WasiContextOptions } from './wasm/wasi.js';
 /** The WASM runtime options of a `[functions]` configuration section. */
 export { wasmRuntimeOptionsFrom } from './service/runtime-options.js';
+
+/**
+ * What the process runtime (seed 000's orchestrator) reports: `GET /api/orchestrator`
+ * answers an OrchestratorStatus; `aether list`, `aether stats` and the TUI print it.
+ */
+export type {
+  ExitReason,
+  InstanceExit,
+  InstanceState,
+  InstanceStatus,
+  OrchestratorStatus,
+  ProcessFunctionStatus,
+  RequestStats,
+} from './process/types.js';
+
+/**
+ * Seed 000's orchestrator: runs the process functions of a functions file behind
+ * their trigger ports (READY handshake, instances with states, crash replacement
+ * with backoff, cgroup memory limits, bubblewrap sandbox, request timeouts) and
+ * hot-loads a changed file with `deploy`.
+ * @example
+ * const orch = createOrchestrator({ onOutput: (id, line) => console.log(line) });
+ * await orch.deploy(parseFunctionsFile(text, 'hello.yaml'), 'hello.yaml');
+ * console.log(orch.status().functions[0]?.instances);
+ * await orch.close();
+ */
+export { createOrchestrator, orchestratorNotes } from './process/orchestrator.js';
+/** Options, result and logger of the orchestrator. */
+export type { DeployResult, Orchestrator, OrchestratorLogger, OrchestratorOptions } from './process/orchestrator.js';
+/**
+ * Finds the cgroup version that can limit memory here (v2 with its memory controller,
+ * else v1, else none with the reason); roots are options so tests can use fake ones.
+ */
+export { detectCgroups } from './process/cgroup.js';
+/** What detectCgroups found, and one instance's cgroup. */
+export type { CgroupSupport, InstanceCgroup } from './process/cgroup.js';
+/** The bubblewrap binary used for `isolation: sandbox`, or null when it is not installed. */
+export { findBubblewrap } from './process/sandbox.js';

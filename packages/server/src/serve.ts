@@ -10,6 +10,7 @@ import type { FunctionService, NodeRegistry } from '@aether/functions';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { openFunctionsNode, type Closer } from './functions-node.js';
+import { createProcessHost, type ProcessHost } from './process-host.js';
 import { createGrpcServer, type AetherGrpcServer } from './grpc/server.js';
 import { createHttpApp, createMetricsApp } from './http/app.js';
 import { createNodeMetrics, type NodeMetrics } from './http/metrics.js';
@@ -22,6 +23,10 @@ export interface StartServerOptions {
   logger?: Logger | undefined;
   /** Log every HTTP request. @default false */
   logRequests?: boolean | undefined;
+  /** Each line a process function's handler writes. @default logged at info */
+  processOutput?: ((functionId: string, line: string, stream: 'stdout' | 'stderr') => void) | undefined;
+  /** Enables `POST /api/shutdown` (`aether down`); called after the answer is sent. */
+  onShutdownRequest?: (() => void) | undefined;
 }
 
 /** A running node. */
@@ -39,6 +44,8 @@ export interface RunningServer {
   readonly functions: FunctionService;
   /** The edge nodes registered with this control plane. */
   readonly nodes: NodeRegistry;
+  /** Seed 000's process functions (started by `up` or a deploy). */
+  readonly processes: ProcessHost;
   /** The start-up lines to show the user, one per listener group. */
   readonly banner: string[];
   /** Stops the listeners, the engine and the store. Safe to call more than once. */
@@ -171,6 +178,7 @@ export async function startServer(
     const grpcPort = await grpc.listen(server.host, server.grpcPort);
     closers.push({ what: 'gRPC server', close: () => grpc.close() });
 
+    const processes = createProcessHost({ host: server.host, logger, onOutput: options.processOutput });
     const label = storeLabel(store, server.dbPath);
     const startedAt = Date.now();
     const http = await createHttpApp({
@@ -190,8 +198,12 @@ export async function startServer(
       logger: logger.child({ component: 'http' }),
       logRequests: options.logRequests,
       startedAt,
+      processes,
+      onShutdown: options.onShutdownRequest,
     });
     closers.push({ what: 'HTTP server', close: () => http.close() });
+    // Closed first: instances drain while the API still answers.
+    closers.push({ what: 'process functions', close: () => processes.close() });
     const httpPort = await listenHttp(http, server.host, server.httpPort, 'HTTP');
 
     let metricsPort: number | undefined;
@@ -221,6 +233,7 @@ export async function startServer(
       engine,
       functions,
       nodes,
+      processes,
       banner,
       close: () => (closing ??= closeAll()),
     };

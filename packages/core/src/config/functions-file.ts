@@ -18,6 +18,7 @@ export const FUNCTIONS_FILE_DEFAULTS = {
   warmPoolSize: 10,
   restoreTimeoutMs: 15,
   snapshotDir: '/dev/shm/aetherless',
+  startTimeoutMs: 10_000,
   memoryLimitMb: 128,
   timeoutMs: 30_000,
   maxInstances: 10,
@@ -90,6 +91,8 @@ export const functionsFileSchema = z
         warm_pool_size: nonNegativeInt.default(FUNCTIONS_FILE_DEFAULTS.warmPoolSize),
         restore_timeout_ms: positiveIntSchema.default(FUNCTIONS_FILE_DEFAULTS.restoreTimeoutMs),
         snapshot_dir: nonEmptyStringSchema.default(FUNCTIONS_FILE_DEFAULTS.snapshotDir),
+        // Aether's extension: how long a handler has to send READY and listen.
+        start_timeout_ms: positiveIntSchema.default(FUNCTIONS_FILE_DEFAULTS.startTimeoutMs),
       })
       .prefault({}),
     functions: z.array(functionSchema, { error: 'must be a list of functions' }).default([]),
@@ -139,7 +142,14 @@ export interface FunctionSpec {
 
 /** A functions file with every default filled in. */
 export interface ResolvedFunctionsFile {
-  orchestrator: { shmBufferSize: number; warmPoolSize: number; restoreTimeoutMs: number; snapshotDir: string };
+  orchestrator: {
+    shmBufferSize: number;
+    warmPoolSize: number;
+    restoreTimeoutMs: number;
+    snapshotDir: string;
+    /** How long a handler has to send READY and listen on its port. */
+    startTimeoutMs: number;
+  };
   functions: FunctionSpec[];
 }
 
@@ -152,6 +162,7 @@ function toResolved(file: z.output<typeof functionsFileSchema>): ResolvedFunctio
       warmPoolSize: o.warm_pool_size,
       restoreTimeoutMs: o.restore_timeout_ms,
       snapshotDir: o.snapshot_dir,
+      startTimeoutMs: o.start_timeout_ms,
     },
     functions: file.functions.map((fn) => {
       // Process functions keep an instance up by default (seed 000 starts them with `up`).

@@ -204,6 +204,75 @@ export const ERROR_CATALOGUE = {
   AETHER_E_WASM_WORKER_CRASHED: { http: 500, grpc: G.INTERNAL, disposition: 'retryable' },
   AETHER_E_WASM_TRANSPORT_CORRUPT: { http: 500, grpc: G.DATA_LOSS, disposition: 'retryable' },
 
+  // process functions (seed 000's handler protocol, instances, limits)
+  AETHER_E_FN_START_TIMEOUT: {
+    http: 503,
+    grpc: G.UNAVAILABLE,
+    disposition: 'retryable',
+    hint: 'the handler must connect to $AETHER_SOCKET and send READY; raise orchestrator.start_timeout_ms if it is slow to start',
+  },
+  AETHER_E_FN_HANDSHAKE_INVALID: {
+    http: 503,
+    grpc: G.UNAVAILABLE,
+    disposition: 'terminal',
+    hint: 'the handler must send exactly the 5 bytes READY on $AETHER_SOCKET',
+  },
+  AETHER_E_FN_EXITED_EARLY: {
+    http: 503,
+    grpc: G.UNAVAILABLE,
+    disposition: 'retryable',
+    hint: 'the handler exited before it sent READY: see its stderr above',
+  },
+  AETHER_E_FN_SPAWN_FAILED: {
+    http: 503,
+    grpc: G.UNAVAILABLE,
+    disposition: 'terminal',
+    hint: 'check that handler_path exists and is executable (chmod +x) with a valid #! line',
+  },
+  AETHER_E_FN_PORT_IN_USE: {
+    http: 409,
+    grpc: G.ALREADY_EXISTS,
+    disposition: 'terminal',
+    hint: 'another process listens on this trigger_port: stop it or choose another port',
+  },
+  AETHER_E_FN_TIMEOUT: {
+    http: 504,
+    grpc: G.DEADLINE_EXCEEDED,
+    disposition: 'retryable',
+    hint: 'the handler did not answer within the function timeout_ms',
+  },
+  AETHER_E_FN_INSTANCE_CRASHED: {
+    http: 502,
+    grpc: G.UNAVAILABLE,
+    disposition: 'retryable',
+    hint: 'the instance serving the request exited; it is replaced with backoff',
+  },
+  AETHER_E_FN_OOM: {
+    http: 502,
+    grpc: G.RESOURCE_EXHAUSTED,
+    disposition: 'retryable',
+    hint: 'the instance was killed by the kernel at its memory limit: raise memory_limit_mb',
+  },
+  AETHER_E_FN_UNAVAILABLE: {
+    http: 503,
+    grpc: G.UNAVAILABLE,
+    disposition: 'retryable',
+    hint: 'no instance of the function is ready: see `aether list` for its last exit',
+  },
+  AETHER_E_FN_LIMIT_UNAVAILABLE: { http: 500, grpc: G.FAILED_PRECONDITION, disposition: 'terminal' },
+  AETHER_E_SANDBOX_UNAVAILABLE: {
+    http: 500,
+    grpc: G.FAILED_PRECONDITION,
+    disposition: 'terminal',
+    hint: 'isolation: sandbox needs bubblewrap (apt-get install bubblewrap)',
+  },
+  AETHER_E_ORCHESTRATOR_NOT_RUNNING: {
+    http: 503,
+    grpc: G.UNAVAILABLE,
+    disposition: 'terminal',
+    hint: 'start one with `aether -c functions.yaml up`',
+  },
+
   // edge nodes
   AETHER_E_NODE_NOT_FOUND: { http: 404, grpc: G.NOT_FOUND, disposition: 'terminal' },
   AETHER_E_NODE_UNREACHABLE: { http: 502, grpc: G.UNAVAILABLE, disposition: 'retryable' },

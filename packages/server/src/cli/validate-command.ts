@@ -5,7 +5,7 @@
  * exist; handlers are executable) and says which settings cannot take effect
  * on this host instead of ignoring them silently.
  */
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { detectCgroups, findBubblewrap, orchestratorNotes } from '@aether/functions';
 import path from 'node:path';
 import {
   TerminalError,
@@ -16,77 +16,9 @@ import {
   type ConfigProblem,
   type ResolvedFunctionsFile,
 } from '@aether/core';
+import { loadFunctionsFile } from '../config/functions-file.js';
 import { isTomlFile, readConfigText } from '../config/load-config.js';
 import type { CliIo } from './io.js';
-
-/** Whether an executable named `name` is on PATH. */
-function onPath(name: string, env: NodeJS.ProcessEnv): boolean {
-  return (env.PATH ?? '').split(path.delimiter).some((dir) => {
-    try {
-      accessSync(path.join(dir, name), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
-
-/** Problems of the files a functions file names, relative to the file's directory. */
-export function checkFunctionPaths(
-  file: ResolvedFunctionsFile,
-  baseDir: string,
-  lineOf: (path: (string | number)[]) => number | undefined = () => undefined,
-): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
-  file.functions.forEach((fn, i) => {
-    const check = (key: 'handler_path' | 'code' | 'wasm', value: string | undefined, executable: boolean): void => {
-      if (value === undefined) return;
-      const full = path.resolve(baseDir, value);
-      if (!existsSync(full)) {
-        problems.push({
-          line: lineOf(['functions', i, key]),
-          key: `functions[${i}].${key}`,
-          message: `${value} does not exist`,
-        });
-        return;
-      }
-      if (executable) {
-        try {
-          if (!statSync(full).isFile()) throw new Error('not a file');
-          accessSync(full, constants.X_OK);
-        } catch {
-          problems.push({
-            line: lineOf(['functions', i, key]),
-            key: `functions[${i}].${key}`,
-            message: `${value} is not an executable file (chmod +x, and a #! line for scripts)`,
-          });
-        }
-      }
-    };
-    check('handler_path', fn.handlerPath, true);
-    check('code', fn.code, false);
-    check('wasm', fn.wasm, false);
-  });
-  return problems;
-}
-
-/** Settings of a functions file that this host cannot honour, as notes for the user. */
-export function hostNotes(file: ResolvedFunctionsFile, env: NodeJS.ProcessEnv): string[] {
-  const notes: string[] = [];
-  if (file.orchestrator.warmPoolSize > 0 && !onPath('criu', env)) {
-    notes.push(
-      'criu is not installed: instances cannot be restored from snapshots on this host, ' +
-        'so restore_timeout_ms and snapshot_dir have no effect',
-    );
-  }
-  const sandboxed = file.functions.filter((f) => f.isolation === 'sandbox').map((f) => f.id);
-  if (sandboxed.length > 0 && !onPath('bwrap', env)) {
-    notes.push(
-      `isolation: sandbox needs bubblewrap (bwrap), which is not installed: ${sandboxed.join(', ')} cannot start`,
-    );
-  }
-  return notes;
-}
 
 /** Seed 000's summary of a valid functions file. */
 export function formatFunctionsSummary(file: ResolvedFunctionsFile, notes: string[]): string {
@@ -128,11 +60,9 @@ export function runValidate(file: string, io: CliIo): number {
       { file },
     );
   }
-  const parsed = parseFunctionsFile(text, file);
-  const problems = checkFunctionPaths(parsed, path.dirname(path.resolve(io.cwd, file)), (p) =>
-    functionsFileLine(text, p),
+  const parsed = loadFunctionsFile(text, file, path.resolve(io.cwd, file));
+  io.stdout(
+    formatFunctionsSummary(parsed, orchestratorNotes(parsed, { cgroups: detectCgroups(), bwrap: findBubblewrap() })),
   );
-  if (problems.length > 0) throw configInvalid(file, problems);
-  io.stdout(formatFunctionsSummary(parsed, hostNotes(parsed, io.env)));
   return 0;
 }

@@ -10,11 +10,17 @@ import { apiTokenPolicy, installBearerAuth } from './auth.js';
 import { registerEdgeRoutes } from './edge-routes.js';
 import { installErrorHandlers } from './errors.js';
 import { registerFunctionRoutes } from './function-routes.js';
+import { registerOrchestratorRoutes } from './orchestrator-routes.js';
+import type { ProcessHost } from '../process-host.js';
 import type { NodeMetrics } from './metrics.js';
 import { registerWorkflowRoutes } from './workflow-routes.js';
 
 /** Options of `createHttpApp`. */
 export interface HttpAppOptions {
+  /** Seed 000's process functions (`/api/orchestrator`). */
+  processes?: ProcessHost | undefined;
+  /** Enables `POST /api/shutdown` (`aether down`): called once the answer is sent. */
+  onShutdown?: (() => void) | undefined;
   engine: Engine;
   /** Largest request body in bytes; larger bodies get 413 AETHER_E_PAYLOAD_TOO_LARGE. */
   maxPayloadBytes: number;
@@ -115,6 +121,9 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
       edges: { nodes: fns.nodes, dispatch: fns.dispatch },
     });
     registerEdgeRoutes(app, { nodes: fns.nodes, functions: fns.service });
+  }
+  if (options.processes !== undefined) {
+    registerOrchestratorRoutes(app, { processes: options.processes, onShutdown: options.onShutdown });
   }
   await app.ready();
   return app;

@@ -1,0 +1,346 @@
+/**
+ * One instance of a process function: spawns the handler (joined to its
+ * memory cgroup before it runs, optionally inside bubblewrap, killed with
+ * the orchestrator through PR_SET_PDEATHSIG), waits for seed 000's READY on
+ * its Unix socket and for its private port to accept, then tracks its state
+ * until it exits: a crash, an OOM kill, or a stop asked by Aether.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import path from 'node:path';
+import { aetherError, type AetherError, type ErrorCode } from '@aether/core';
+import { cgroupWrap, type CgroupSupport, type InstanceCgroup } from './cgroup.js';
+import { describeBytes, listenForReady, type Handshake } from './handshake.js';
+import { OutputTail, forEachLine } from './output-tail.js';
+import { sandboxCommand } from './sandbox.js';
+import type { ExitReason, InstanceExit, InstanceState, InstanceStatus } from './types.js';
+
+/** What an instance needs to start. */
+export interface InstanceOptions {
+  functionId: string;
+  instanceId: string;
+  /** Absolute path of the executable. */
+  handlerPath: string;
+  /** Extra environment (the function's `environment`). */
+  environment: Record<string, string>;
+  /** The base environment handlers inherit. */
+  baseEnv: NodeJS.ProcessEnv;
+  /** A private directory for the Unix sockets. */
+  runDir: string;
+  /** The private loopback port to serve on. */
+  port: number;
+  startTimeoutMs: number;
+  memoryLimitMb: number;
+  /** Null when memory cannot be limited here (reported at start-up). */
+  cgroups: CgroupSupport | null;
+  /** The bubblewrap binary when the function is sandboxed. */
+  bwrap: string | null;
+  /** Each line the handler writes, for the orchestrator's log. */
+  onOutput(line: string, stream: 'stdout' | 'stderr'): void;
+  /** Called once when the process has exited (after start() settled). */
+  onExit(instance: ProcessInstance): void;
+}
+
+const SETPRIV = '/usr/bin/setpriv';
+const hasSetpriv = existsSync(SETPRIV);
+
+function startError(code: ErrorCode, message: string, reason: ExitReason, stderrTail: string): AetherError {
+  const tail = stderrTail === '' ? '' : `\n--- stderr (last lines) ---\n${stderrTail}`;
+  return aetherError(code, `${message}${tail}`, { reason, stderrTail });
+}
+
+/** Probes `port` until it accepts a connection (seed handlers send READY before they bind). */
+async function waitForPort(port: number, deadline: number, alive: () => boolean): Promise<boolean> {
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect({ port, host: '127.0.0.1' });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return true;
+    if (!alive() || Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** A running (or starting, or ended) handler process. */
+export class ProcessInstance {
+  state: InstanceState = 'STARTING';
+  inFlight = 0;
+  connections = 0;
+  /** Date.now() of the last request routed to it. */
+  lastActivity = Date.now();
+  readonly startedAt = new Date();
+  startMs: number | null = null;
+  exit: InstanceExit | null = null;
+  private child: ChildProcess | null = null;
+  private cgroup: InstanceCgroup | null = null;
+  private handshake: Handshake | null = null;
+  private readonly stderr = new OutputTail();
+  private stopping = false;
+  private exited: Promise<void> | null = null;
+
+  constructor(readonly options: InstanceOptions) {}
+
+  get id(): string {
+    return this.options.instanceId;
+  }
+  get port(): number {
+    return this.options.port;
+  }
+  get pid(): number | null {
+    return this.child?.pid ?? null;
+  }
+  /** True while it can take new connections. */
+  get routable(): boolean {
+    return this.state === 'READY' || this.state === 'BUSY';
+  }
+
+  /**
+   * Spawns the handler and waits for READY and its port.
+   * @throws AETHER_E_FN_SPAWN_FAILED, AETHER_E_FN_START_TIMEOUT, AETHER_E_FN_HANDSHAKE_INVALID,
+   *   AETHER_E_FN_EXITED_EARLY, AETHER_E_FN_OOM (the instance is then ended and its exit recorded)
+   */
+  async start(): Promise<void> {
+    const o = this.options;
+    const t0 = performance.now();
+    const socketPath = path.join(o.runDir, `${o.instanceId}.sock`);
+    this.handshake = await listenForReady(socketPath);
+
+    let command = o.handlerPath;
+    let args: string[] = [];
+    if (o.bwrap !== null) {
+      ({ command, args } = sandboxCommand({
+        bwrap: o.bwrap,
+        command,
+        args,
+        cwd: path.dirname(o.handlerPath),
+        writable: [o.runDir],
+      }));
+    }
+    if (o.cgroups !== null) {
+      this.cgroup = o.cgroups.create(`${o.functionId}.${o.instanceId}`, o.memoryLimitMb * 1024 * 1024);
+      ({ command, args } = cgroupWrap(this.cgroup.procsFile, command, args));
+    }
+    if (hasSetpriv) {
+      // The instance dies with the orchestrator, even on SIGKILL, so no handler outlives it holding ports.
+      args = ['--pdeathsig', 'KILL', '--', command, ...args];
+      command = SETPRIV;
+    }
+    const env: NodeJS.ProcessEnv = {
+      ...o.baseEnv,
+      ...o.environment,
+      AETHER_SOCKET: socketPath,
+      AETHER_TRIGGER_PORT: String(o.port),
+      AETHER_FUNCTION_ID: o.functionId,
+      AETHER_INSTANCE_ID: o.instanceId,
+    };
+
+    let spawnError: Error | null = null;
+    let onExit!: () => void;
+    const exitedEarly = new Promise<void>((resolve) => (onExit = resolve));
+    const child = spawn(command, args, {
+      cwd: path.dirname(o.handlerPath),
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group: a Ctrl+C in the terminal reaches the orchestrator, which stops instances in order.
+      detached: true,
+    });
+    this.child = child;
+    child.on('error', (err) => {
+      spawnError = err;
+      onExit();
+    });
+    child.stderr.on('data', (d: Buffer) => this.stderr.push(d));
+    forEachLine(child.stdout, (line) => o.onOutput(line, 'stdout'));
+    forEachLine(child.stderr, (line) => o.onOutput(line, 'stderr'));
+    this.exited = new Promise<void>((resolve) => {
+      child.on('close', (code, signal) => {
+        this.ended(code, signal, spawnError);
+        onExit();
+        resolve();
+      });
+    });
+
+    const deadline = Date.now() + o.startTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>(
+      (resolve) => (timer = setTimeout(() => resolve('timeout'), o.startTimeoutMs)),
+    );
+    try {
+      const first = await Promise.race([this.handshake.outcome, exitedEarly.then(() => 'exit' as const), timedOut]);
+      if (first === 'timeout') {
+        throw this.failStart(
+          'AETHER_E_FN_START_TIMEOUT',
+          `${o.functionId}: the handler did not send READY on AETHER_SOCKET within ${o.startTimeoutMs} ms`,
+          'start-timeout',
+        );
+      }
+      if (first === 'exit') throw await this.exitedBeforeReady(spawnError);
+      if (!first.ok) {
+        throw this.failStart(
+          'AETHER_E_FN_HANDSHAKE_INVALID',
+          `${o.functionId}: the handler sent ${describeBytes(first.received)} instead of the 5 bytes READY`,
+          'handshake-invalid',
+        );
+      }
+      const listening = await waitForPort(o.port, deadline, () => this.exit === null && !this.stopping);
+      if (!listening) {
+        if (this.exit !== null || this.child.exitCode !== null) throw await this.exitedBeforeReady(spawnError);
+        throw this.failStart(
+          'AETHER_E_FN_START_TIMEOUT',
+          `${o.functionId}: the handler sent READY but did not listen on AETHER_TRIGGER_PORT ${o.port} within ${o.startTimeoutMs} ms`,
+          'start-timeout',
+        );
+      }
+    } finally {
+      clearTimeout(timer);
+      this.handshake.close();
+    }
+    if (this.exit !== null) throw await this.exitedBeforeReady(spawnError);
+    this.startMs = Math.round((performance.now() - t0) * 100) / 100;
+    this.state = 'READY';
+  }
+
+  private startFailure: { code: ErrorCode; message: string; reason: ExitReason } | null = null;
+
+  /** Records why the start failed, kills the process, and returns the error to throw. */
+  private failStart(code: ErrorCode, message: string, reason: ExitReason): AetherError {
+    this.startFailure = { code, message, reason };
+    this.kill('SIGKILL');
+    return startError(code, message, reason, this.stderr.text());
+  }
+
+  private async exitedBeforeReady(spawnError: Error | null): Promise<AetherError> {
+    await this.exited;
+    const o = this.options;
+    const exit = this.exit;
+    if (spawnError !== null || exit?.reason === 'spawn-failed') {
+      return startError(
+        'AETHER_E_FN_SPAWN_FAILED',
+        `${o.functionId}: cannot run ${o.handlerPath}: ${spawnError?.message ?? exit?.message ?? 'unknown error'}`,
+        'spawn-failed',
+        this.stderr.text(),
+      );
+    }
+    if (exit?.reason === 'oom') {
+      return startError(
+        'AETHER_E_FN_OOM',
+        `${o.functionId}: ${exit.message} before it sent READY`,
+        'oom',
+        exit.stderrTail,
+      );
+    }
+    return startError(
+      'AETHER_E_FN_EXITED_EARLY',
+      `${o.functionId}: the handler ${exit?.message ?? 'exited'} before it sent READY`,
+      'exited-early',
+      this.stderr.text(),
+    );
+  }
+
+  private ended(code: number | null, signal: NodeJS.Signals | null, spawnError: Error | null): void {
+    const o = this.options;
+    const oom = (this.cgroup?.oomKills() ?? 0) > 0;
+    let reason: ExitReason;
+    let message: string;
+    const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
+    // setpriv and sh report a handler that could not be executed as 126/127 with a message on stderr.
+    const notRun = code === 126 || code === 127;
+    if (spawnError !== null) {
+      reason = 'spawn-failed';
+      message = spawnError.message;
+    } else if (oom) {
+      reason = 'oom';
+      message = `was killed by the kernel at its memory limit of ${o.memoryLimitMb} MB (OOM)`;
+    } else if (this.startFailure !== null) {
+      reason = this.startFailure.reason;
+      message = this.startFailure.message;
+    } else if (this.stopping) {
+      reason = 'stopped';
+      message = `stopped by Aether (${how})`;
+    } else if (this.state === 'STARTING') {
+      reason = notRun ? 'spawn-failed' : 'exited-early';
+      message = how;
+    } else {
+      reason = 'crashed';
+      message = how;
+    }
+    this.exit = {
+      reason,
+      code,
+      signal,
+      at: new Date().toISOString(),
+      message,
+      stderrTail: this.stderr.text(),
+    };
+    this.state = reason === 'stopped' ? 'STOPPED' : 'FAILED';
+    this.cgroup?.remove();
+    if (this.stopping || this.startMs !== null) o.onExit(this);
+  }
+
+  private kill(signal: NodeJS.Signals): void {
+    const pid = this.child?.pid;
+    if (pid === undefined || this.child?.exitCode !== null || this.child.signalCode !== null) return;
+    try {
+      process.kill(-pid, signal); // the whole process group
+    } catch {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  /** Marks it DRAINING: no new connections; the caller closes its connections. */
+  drain(): void {
+    if (this.routable || this.state === 'STARTING') this.state = 'DRAINING';
+  }
+
+  /** Stops the process: SIGTERM, then SIGKILL after `graceMs`. Resolves once it has exited. */
+  async stop(graceMs = 2000): Promise<void> {
+    if (this.exited === null) return;
+    if (this.exit === null) {
+      this.stopping = true;
+      if (this.state !== 'FAILED') this.state = 'DRAINING';
+      this.kill('SIGTERM');
+      const timer = setTimeout(() => this.kill('SIGKILL'), graceMs);
+      await this.exited;
+      clearTimeout(timer);
+    }
+  }
+
+  /** Memory in bytes: the cgroup's usage when limited, else the RSS from /proc. */
+  memoryBytes(): number | null {
+    if (this.exit !== null) return null;
+    if (this.cgroup !== null) return this.cgroup.memoryBytes();
+    const pid = this.pid;
+    if (pid === null) return null;
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      return m ? Number(m[1]) * 1024 : null;
+    } catch {
+      return null;
+    }
+  }
+
+  status(): InstanceStatus {
+    return {
+      id: this.id,
+      pid: this.pid,
+      port: this.port,
+      state: this.state,
+      inFlight: this.inFlight,
+      connections: this.connections,
+      memoryBytes: this.memoryBytes(),
+      startedAt: this.startedAt.toISOString(),
+      startMs: this.startMs,
+      exit: this.exit,
+    };
+  }
+}
