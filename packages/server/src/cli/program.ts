@@ -8,6 +8,8 @@ import { runEdge, type EdgeCommandOptions } from './edge-command.js';
 import type { CliIo } from './io.js';
 import { runInit } from './init-command.js';
 import { runServe, type GlobalOptions, type ServeCommandOptions } from './serve-command.js';
+import { runDeploy, runList } from './orchestrator-commands.js';
+import { runDown, runUp, type UpOptions } from './up-command.js';
 import { runValidate } from './validate-command.js';
 import {
   cancelWorkflow,
@@ -27,6 +29,17 @@ function addRemoteOptions(command: Command): Command {
     .option('--server <url>', 'HTTP address of the Aether node (env AETHER_SERVER, default http://127.0.0.1:7234)')
     .option('--token <token>', 'bearer token of the node (env AETHER_TOKEN)')
     .option('--json', 'print the raw JSON answer');
+}
+
+function addServeOptions(command: Command): Command {
+  return command
+    .option('--grpc-port <port>', 'gRPC port (default 7233, [server] grpc_port)')
+    .option('--http-port <port>', 'HTTP port (default 7234, [server] http_port)')
+    .option('--host <host>', 'address to bind (default 127.0.0.1, [server] host)')
+    .option('--persistence <mode>', 'memory | snapshot | state-action-log (default state-action-log)')
+    .option('--db <path|url>', 'SQLite file or postgres:// URL (default ./data/aether.db, [server] db_path)')
+    .option('--token <token>', 'require this bearer token on gRPC and HTTP (env AETHER_TOKEN, [auth] token)')
+    .option('--insecure', 'allow a non-loopback --host without a token');
 }
 
 /**
@@ -60,6 +73,10 @@ export function buildProgram(io: CliIo, result: ProgramResult, version: string):
 Synopsis:
   aether serve [--grpc-port N] [--http-port N] [--host H] [--persistence memory|snapshot|state-action-log]
                [--db PATH|postgres://...] [--token T] [--insecure]
+  aether -c functions.yaml up [--foreground] [serve's options]
+  aether down | list [--server URL] [--token T] [--json]
+  aether deploy <file> [--server URL] [--token T] [--json]
+  aether stats [--dashboard] [--server URL] [--token T] [--json]
   aether edge --control-plane URL [--port 9091] [--host H] [--node-id ID] [--token T] [--url URL]
   aether init <name> [--output DIR]
   aether validate <file>
@@ -75,19 +92,40 @@ Exit codes: 0 ok, 1 failure, 2 usage or configuration error.`,
 
   const globals = (command: Command): GlobalOptions => command.optsWithGlobals<GlobalOptions>();
 
-  program
-    .command('serve')
-    .description('run a node: workflow engine, gRPC API and HTTP API')
-    .option('--grpc-port <port>', 'gRPC port (default 7233, [server] grpc_port)')
-    .option('--http-port <port>', 'HTTP port (default 7234, [server] http_port)')
-    .option('--host <host>', 'address to bind (default 127.0.0.1, [server] host)')
-    .option('--persistence <mode>', 'memory | snapshot | state-action-log (default state-action-log)')
-    .option('--db <path|url>', 'SQLite file or postgres:// URL (default ./data/aether.db, [server] db_path)')
-    .option('--token <token>', 'require this bearer token on gRPC and HTTP (env AETHER_TOKEN, [auth] token)')
-    .option('--insecure', 'allow a non-loopback --host without a token')
-    .action(async (options: ServeCommandOptions, command: Command) => {
+  addServeOptions(program.command('serve').description('run a node: workflow engine, gRPC API and HTTP API')).action(
+    async (options: ServeCommandOptions, command: Command) => {
       result.exitCode = await runServe({ ...options, ...globals(command) }, io);
-    });
+    },
+  );
+
+  const up = program
+    .command('up')
+    .description("start a node with the process functions of a functions file (seed 000's orchestrator)")
+    .option('--foreground', 'stay attached to the terminal (default: run in the background)');
+  addServeOptions(up).action(async (options: UpOptions, command: Command) => {
+    result.exitCode = await runUp({ ...options, ...globals(command) }, io);
+  });
+
+  addRemoteOptions(program.command('down').description('stop the node started with `aether up`')).action(
+    async (options: RemoteOptions) => {
+      result.exitCode = await runDown(options, io);
+    },
+  );
+
+  addRemoteOptions(
+    program
+      .command('deploy')
+      .description('hot-load a functions file: add, change and remove functions without stopping the others')
+      .argument('<file>', 'functions .yaml/.yml'),
+  ).action(async (file: string, options: RemoteOptions) => {
+    result.exitCode = await runDeploy(file, options, io);
+  });
+
+  addRemoteOptions(program.command('list').description('list the functions of the running node')).action(
+    async (options: RemoteOptions) => {
+      result.exitCode = await runList(options, io);
+    },
+  );
 
   program
     .command('edge')
