@@ -120,6 +120,8 @@ export class ProcessInstance {
         args,
         cwd: path.dirname(o.handlerPath),
         writable: [o.runDir],
+        // The handler's directory stays visible (read-only) even under the private /tmp.
+        readOnly: [path.dirname(o.handlerPath)],
       }));
     }
     if (o.cgroups !== null) {
@@ -286,6 +288,15 @@ export class ProcessInstance {
   private kill(signal: NodeJS.Signals): void {
     const pid = this.child?.pid;
     if (pid === undefined || this.child?.exitCode !== null || this.child.signalCode !== null) return;
+    // bubblewrap does not forward signals and the sandboxed handler runs in its own session:
+    // signal every process of the instance's cgroup directly.
+    for (const p of this.cgroup?.pids() ?? []) {
+      try {
+        process.kill(p, signal);
+      } catch {
+        // gone meanwhile
+      }
+    }
     try {
       process.kill(-pid, signal); // the whole process group
     } catch {
@@ -295,6 +306,14 @@ export class ProcessInstance {
         // already gone
       }
     }
+  }
+
+  /** Resolves once the process has exited, or after `ms`. */
+  async whenExited(ms: number): Promise<void> {
+    if (this.exited === null || this.exit !== null) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.exited, new Promise((r) => (timer = setTimeout(r, ms)))]);
+    clearTimeout(timer);
   }
 
   /** Marks it DRAINING: no new connections; the caller closes its connections. */

@@ -7,7 +7,7 @@
  * A deploy that cannot start (port in use, a handler that fails its start)
  * changes nothing. Settings this host cannot honour are reported in `notes`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { FUNCTIONS_FILE_DEFAULTS, aetherError, type FunctionSpec, type ResolvedFunctionsFile } from '@aether/core';
@@ -91,6 +91,39 @@ function sameSpec(a: ProcessSpec, b: ProcessSpec): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes the groups of orchestrators that died without cleaning up (SIGKILL). */
+function removeStaleGroups(cgroups: CgroupSupport): void {
+  if (cgroups.parentPath === null) return;
+  const top = path.dirname(cgroups.parentPath);
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(top);
+  } catch {
+    return;
+  }
+  for (const name of entries) {
+    const pid = /^o(\d+)$/.exec(name)?.[1];
+    if (pid === undefined || alive(Number(pid))) continue;
+    const stale = detectCgroups({ group: `${path.basename(top)}/${name}` });
+    if (stale.kind === cgroups.kind && cleanupStaleCgroups(stale).kept.length === 0) {
+      try {
+        rmdirSync(path.join(top, name));
+      } catch {
+        // still busy: a later start retries
+      }
+    }
+  }
+}
+
 /** Splits warm_pool_size over the functions, within each one's room above min. */
 function shareWarmPool(fns: ProcessFunction[], warmPoolSize: number): void {
   let left = warmPoolSize;
@@ -116,8 +149,9 @@ function shareWarmPool(fns: ProcessFunction[], warmPoolSize: number): void {
  */
 export function createOrchestrator(options: OrchestratorOptions = {}): Orchestrator {
   const logger = options.logger ?? silent;
-  const cgroups = options.cgroups ?? detectCgroups();
-  if (options.cgroups === undefined && cgroups.kind !== 'none') cleanupStaleCgroups(cgroups);
+  // Each orchestrator has its own parent group (aether/o<pid>), so two on one host never remove each other's groups.
+  const cgroups = options.cgroups ?? detectCgroups({ group: `aether/o${process.pid}` });
+  if (options.cgroups === undefined) removeStaleGroups(cgroups);
   const bwrap = findBubblewrap();
   const runDir = mkdtempSync(path.join(tmpdir(), 'aether-run-'));
   const ctx: FunctionContext = {
@@ -264,6 +298,13 @@ export function createOrchestrator(options: OrchestratorOptions = {}): Orchestra
       await Promise.all([...functions.values()].map((f) => f.close(graceMs)));
       functions.clear();
       rmSync(runDir, { recursive: true, force: true });
+      if (options.cgroups === undefined && cgroups.parentPath !== null) {
+        try {
+          rmdirSync(cgroups.parentPath);
+        } catch {
+          // an instance group is still being removed; the next start cleans it up
+        }
+      }
     },
   };
 }

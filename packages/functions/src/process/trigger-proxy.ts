@@ -57,6 +57,8 @@ class Relay {
   instance: ProcessInstance | null = null;
   private pending: Buffer[] | null = [];
   private closed = false;
+  /** The instance died under a request; the answer is being decided. */
+  private dying = false;
 
   constructor(
     readonly client: Socket,
@@ -109,7 +111,7 @@ class Relay {
       for (const d of pending) up.write(d);
     });
     up.on('data', (d: Buffer) => this.fromUpstream(d));
-    up.on('end', () => this.client.end());
+    up.on('end', () => (this.waitingSince !== 0 ? this.upstreamGone() : this.client.end()));
     up.on('error', () => this.upstreamGone());
     up.on('close', () => this.upstreamGone());
   }
@@ -136,14 +138,19 @@ class Relay {
   }
 
   private upstreamGone(): void {
-    if (this.closed) return;
-    if (this.waitingSince !== 0 && this.instance !== null) {
-      // The instance went away under a request that got no answer: say so instead of a bare reset.
-      const code = this.instance.exit !== null ? this.target.deathCode(this.instance) : 'AETHER_E_FN_INSTANCE_CRASHED';
-      this.fail(
-        code,
-        `${this.target.id}: the instance closed the connection without answering (${this.instance.exit?.message ?? 'connection lost'})`,
-      );
+    if (this.closed || this.dying) return;
+    const instance = this.instance;
+    if (this.waitingSince !== 0 && instance !== null) {
+      // The instance went away under a request that got no answer: say so instead of a bare
+      // reset, and say OOM when the kernel killed it (its exit is known a moment after its sockets close).
+      this.dying = true;
+      void instance.whenExited(250).then(() => {
+        const code = instance.exit !== null ? this.target.deathCode(instance) : 'AETHER_E_FN_INSTANCE_CRASHED';
+        this.fail(
+          code,
+          `${this.target.id}: the instance closed the connection without answering (${instance.exit?.message ?? 'connection lost'})`,
+        );
+      });
       return;
     }
     this.client.end();
