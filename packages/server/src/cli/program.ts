@@ -9,6 +9,7 @@ import type { CliIo } from './io.js';
 import { runInit } from './init-command.js';
 import { runServe, type GlobalOptions, type ServeCommandOptions } from './serve-command.js';
 import { runDeploy, runList } from './orchestrator-commands.js';
+import { runStats, type StatsOptions } from './stats-command.js';
 import { runDown, runUp, type UpOptions } from './up-command.js';
 import { runValidate } from './validate-command.js';
 import {
@@ -76,7 +77,7 @@ Synopsis:
   aether -c functions.yaml up [--foreground] [serve's options]
   aether down | list [--server URL] [--token T] [--json]
   aether deploy <file> [--server URL] [--token T] [--json]
-  aether stats [--dashboard] [--server URL] [--token T] [--json]
+  aether stats [--dashboard [--interval 1s]] [--server URL] [--token T] [--json]
   aether edge --control-plane URL [--port 9091] [--host H] [--node-id ID] [--token T] [--url URL]
   aether init <name> [--output DIR]
   aether validate <file>
@@ -126,6 +127,16 @@ Exit codes: 0 ok, 1 failure, 2 usage or configuration error.`,
       result.exitCode = await runList(options, io);
     },
   );
+
+  addRemoteOptions(
+    program
+      .command('stats')
+      .description('functions, instances and request statistics of a running node')
+      .option('--dashboard', 'live terminal dashboard (↑/↓ select a function, q quits)')
+      .option('--interval <duration>', 'dashboard refresh interval, e.g. 500ms or 2s (default 1s)'),
+  ).action(async (options: StatsOptions) => {
+    result.exitCode = await runStats(options, io);
+  });
 
   program
     .command('edge')
