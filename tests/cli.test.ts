@@ -272,6 +272,9 @@ describe('aether validate', () => {
         '  - hello-api (port: 8080, memory: 128MB, timeout: 30000ms)',
       ].join('\n'),
     );
+    // Settings this host cannot honour are said, not ignored.
+    expect(stdout).toContain('! restore_timeout_ms (15) and snapshot_dir (/dev/shm/aetherless) have no effect');
+    expect(stdout).toContain('! shm_buffer_size (4194304 bytes) has no effect on process functions');
   });
 
   it('exits 2 naming file, line and field of every problem', async () => {

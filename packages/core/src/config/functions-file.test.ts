@@ -32,6 +32,7 @@ describe('parseFunctionsFile', () => {
       warmPoolSize: 10,
       restoreTimeoutMs: 15,
       snapshotDir: '/dev/shm/aetherless',
+      startTimeoutMs: 10_000,
     });
     expect(file.functions).toEqual([
       {

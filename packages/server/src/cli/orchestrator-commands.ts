@@ -38,6 +38,13 @@ export function instancesSummary(fn: ProcessFunctionStatus): string {
   return [...counts].map(([state, n]) => `${n} ${state.toLowerCase()}`).join(', ') || 'none';
 }
 
+/** Up to three pids, then how many more. */
+function pidList(fn: ProcessFunctionStatus): string {
+  const pids = fn.instances.map((i) => i.pid).filter((p): p is number => p !== null);
+  if (pids.length === 0) return '-';
+  return pids.length <= 3 ? pids.join(',') : `${pids.slice(0, 3).join(',')} +${pids.length - 3}`;
+}
+
 interface WasmListItem {
   id: string;
   runtime: string;
@@ -61,7 +68,7 @@ export async function runList(options: RemoteOptions, io: CliIo): Promise<number
     'process',
     `http://localhost:${f.triggerPort}`,
     instancesSummary(f),
-    f.instances.map((i) => i.pid ?? '-').join(',') || '-',
+    pidList(f),
     String(f.restarts),
     f.lastExit === null ? '-' : `${f.lastExit.reason}: ${f.lastExit.message}`,
   ]);
