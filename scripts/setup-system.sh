@@ -3,7 +3,10 @@
 # PostgreSQL (the conformance and crash-recovery suites start a real server),
 # a C toolchain for better-sqlite3's native build, and clang with wasi-libc
 # (plus wabt's wasm tools) to compile the WASI function examples and test
-# fixtures to wasm32-wasi.
+# fixtures to wasm32-wasi. For process functions: bubblewrap (the sandbox),
+# Pillow for Debian's /usr/bin/python3 (the image-resize example handler) and
+# rustc (the Rust example handler, unless a rustup toolchain is in ~/.cargo/bin).
+# For the benchmark: nginx-light (a baseline server) and wrk (the load generator).
 set -euo pipefail
 
 need=()
@@ -27,6 +30,18 @@ have_wasm_clang() {
   return 1
 }
 have_wasm_clang || need+=(clang lld wasi-libc libclang-rt-14-dev-wasm32 wabt)
+command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
+have_nginx() {
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]
+}
+have_nginx || need+=(nginx-light)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+# the image example runs Debian's interpreter, which sees only Debian's Pillow
+/usr/bin/python3 -c 'import PIL' >/dev/null 2>&1 || need+=(python3-pil)
+have_rustc() {
+  command -v rustc >/dev/null 2>&1 || [ -x "${HOME:-}/.cargo/bin/rustc" ]
+}
+have_rustc || need+=(rustc)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -42,6 +57,10 @@ if [ ${#need[@]} -gt 0 ]; then
     for v in /etc/postgresql/*/main; do
       [ -d "$v" ] && pg_ctlcluster "$(basename "$(dirname "$v")")" main stop 2>/dev/null || true
     done
+  fi
+  # Debian's nginx may start a server on port 80; the benchmark starts its own.
+  if [[ " ${need[*]} " == *" nginx-light "* ]]; then
+    /usr/sbin/nginx -s quit 2>/dev/null || true
   fi
 fi
 id postgres >/dev/null 2>&1 || useradd --system --home /var/lib/postgresql --shell /bin/bash postgres
