@@ -74,7 +74,13 @@ export async function runUp(options: UpOptions, io: CliIo): Promise<number> {
   const stopRequested = new Promise<void>((resolve) => (requestStop = resolve));
   const node = await startServer(config, {
     insecure: options.insecure === true,
-    logger: createCliLogger(io, options.verbose === true),
+    // In the terminal, seed 000's output stays readable: info logs only with -v (the detached log file keeps them).
+    logger: createCliLogger(
+      detached || io.env.AETHER_LOG_LEVEL !== undefined
+        ? io
+        : { ...io, env: { ...io.env, AETHER_LOG_LEVEL: options.verbose === true ? 'debug' : 'warn' } },
+      options.verbose === true,
+    ),
     logRequests: options.verbose === true,
     processOutput: (_id, line) => io.stdout(`${line}\n`),
     onShutdownRequest: () => requestStop(),
