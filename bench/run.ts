@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runProcessBench } from './process.js';
 import { runWasmHttpBench } from './wasm-http.js';
 import { runWasmTransportBench } from './wasm-transport.js';
 import { runWorkflowsBench } from './workflows.js';
@@ -14,6 +15,7 @@ const scenarios: Record<string, (args: string[]) => Promise<Record<string, unkno
   workflows: runWorkflowsBench,
   'wasm-transport': runWasmTransportBench,
   'wasm-http': runWasmHttpBench,
+  process: runProcessBench,
 };
 
 const here = path.dirname(fileURLToPath(import.meta.url));
