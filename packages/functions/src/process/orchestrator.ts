@@ -104,7 +104,7 @@ function alive(pid: number): boolean {
 function removeStaleGroups(cgroups: CgroupSupport): void {
   if (cgroups.parentPath === null) return;
   const top = path.dirname(cgroups.parentPath);
-  let entries: string[] = [];
+  let entries: string[];
   try {
     entries = readdirSync(top);
   } catch {

@@ -7,15 +7,7 @@
  */
 import { detectCgroups, findBubblewrap, orchestratorNotes } from '@aether/functions';
 import path from 'node:path';
-import {
-  TerminalError,
-  configInvalid,
-  functionsFileLine,
-  parseFunctionsFile,
-  parseServerConfig,
-  type ConfigProblem,
-  type ResolvedFunctionsFile,
-} from '@aether/core';
+import { TerminalError, parseServerConfig, type ResolvedFunctionsFile } from '@aether/core';
 import { loadFunctionsFile } from '../config/functions-file.js';
 import { isTomlFile, readConfigText } from '../config/load-config.js';
 import type { CliIo } from './io.js';

@@ -29,7 +29,7 @@ export interface OrchestratorRoutesOptions {
 
 export function registerOrchestratorRoutes(app: FastifyInstance, options: OrchestratorRoutesOptions): void {
   const { processes } = options;
-  app.get('/api/orchestrator', async () => processes.status());
+  app.get('/api/orchestrator', () => processes.status());
 
   app.post('/api/orchestrator/deploy', async (request, reply) => {
     const parsed = deployBody.safeParse(request.body);
