@@ -59,6 +59,8 @@ export interface InstanceCgroup {
   readonly procsFile: string;
   /** The limit written, in bytes (the kernel rounds it to pages). */
   readonly limitBytes: number;
+  /** Writes another limit (e.g. when a pre-started group is given to an instance). */
+  setLimit(limitBytes: number): void;
   /** Memory charged to the group now (v1 memory.usage_in_bytes, v2 memory.current); null once it is gone. */
   memoryBytes(): number | null;
   /** Processes the kernel OOM-killed in the group (the `oom_kill` line of v1 memory.oom_control, kernel >= 4.13, or of v2 memory.events); 0 when unknown. */
@@ -270,14 +272,22 @@ function limitV1(path: string, limitBytes: number): void {
   else ignoreErrors(() => writeFileSync(join(path, 'memory.swappiness'), '0'));
 }
 
-function instance(kind: 'v1' | 'v2', name: string, path: string, limitBytes: number): InstanceCgroup {
+function instance(kind: 'v1' | 'v2', name: string, path: string, initialLimit: number): InstanceCgroup {
   const procsFile = join(path, 'cgroup.procs');
+  let limitBytes = initialLimit;
   return {
     kind,
     name,
     path,
     procsFile,
-    limitBytes,
+    get limitBytes() {
+      return limitBytes;
+    },
+    setLimit(bytes) {
+      if (kind === 'v2') limitV2(path, bytes);
+      else limitV1(path, bytes);
+      limitBytes = bytes;
+    },
     memoryBytes() {
       const text = readText(join(path, kind === 'v2' ? 'memory.current' : 'memory.usage_in_bytes'));
       const bytes = text === null ? NaN : Number.parseInt(text, 10);

@@ -10,8 +10,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import path from 'node:path';
 import { aetherError, type AetherError, type ErrorCode } from '@aether/core';
-import { cgroupWrap, type CgroupSupport, type InstanceCgroup } from './cgroup.js';
+import type { InstanceCgroup } from './cgroup.js';
 import { describeBytes, listenForReady, type Handshake } from './handshake.js';
+import type { Launcher } from './launcher.js';
 import { OutputTail, forEachLine } from './output-tail.js';
 import { sandboxCommand } from './sandbox.js';
 import type { ExitReason, InstanceExit, InstanceState, InstanceStatus } from './types.js';
@@ -32,8 +33,8 @@ export interface InstanceOptions {
   port: number;
   startTimeoutMs: number;
   memoryLimitMb: number;
-  /** Null when memory cannot be limited here (reported at start-up). */
-  cgroups: CgroupSupport | null;
+  /** Starts the process inside its cgroup (when memory can be limited here). */
+  launcher: Launcher;
   /** The bubblewrap binary when the function is sandboxed. */
   bwrap: string | null;
   /** Each line the handler writes, for the orchestrator's log. */
@@ -41,9 +42,6 @@ export interface InstanceOptions {
   /** Called once when the process has exited (after start() settled). */
   onExit(instance: ProcessInstance): void;
 }
-
-const SETPRIV = '/usr/bin/setpriv';
-const hasSetpriv = existsSync(SETPRIV);
 
 function startError(code: ErrorCode, message: string, reason: ExitReason, stderrTail: string): AetherError {
   const tail = stderrTail === '' ? '' : `\n--- stderr (last lines) ---\n${stderrTail}`;
@@ -63,7 +61,7 @@ async function waitForPort(port: number, deadline: number, alive: () => boolean)
     });
     if (ok) return true;
     if (!alive() || Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 2));
+    await new Promise((r) => setTimeout(r, 1));
   }
 }
 
@@ -124,15 +122,6 @@ export class ProcessInstance {
         readOnly: [path.dirname(o.handlerPath)],
       }));
     }
-    if (o.cgroups !== null) {
-      this.cgroup = o.cgroups.create(`${o.functionId}.${o.instanceId}`, o.memoryLimitMb * 1024 * 1024);
-      ({ command, args } = cgroupWrap(this.cgroup.procsFile, command, args));
-    }
-    if (hasSetpriv) {
-      // The instance dies with the orchestrator, even on SIGKILL, so no handler outlives it holding ports.
-      args = ['--pdeathsig', 'KILL', '--', command, ...args];
-      command = SETPRIV;
-    }
     const env: NodeJS.ProcessEnv = {
       ...o.baseEnv,
       ...o.environment,
@@ -145,21 +134,24 @@ export class ProcessInstance {
     let spawnError: Error | null = null;
     let onExit!: () => void;
     const exitedEarly = new Promise<void>((resolve) => (onExit = resolve));
-    const child = spawn(command, args, {
+    // Its own process group (detached): a Ctrl+C in the terminal reaches the orchestrator, which stops instances in order.
+    const { child, cgroup } = o.launcher.launch({
+      name: `${o.functionId}.${o.instanceId}`,
+      command,
+      args,
       cwd: path.dirname(o.handlerPath),
       env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // Its own process group: a Ctrl+C in the terminal reaches the orchestrator, which stops instances in order.
-      detached: true,
+      limitBytes: o.memoryLimitMb * 1024 * 1024,
     });
+    this.cgroup = cgroup;
     this.child = child;
     child.on('error', (err) => {
       spawnError = err;
       onExit();
     });
-    child.stderr.on('data', (d: Buffer) => this.stderr.push(d));
-    forEachLine(child.stdout, (line) => o.onOutput(line, 'stdout'));
-    forEachLine(child.stderr, (line) => o.onOutput(line, 'stderr'));
+    child.stderr!.on('data', (d: Buffer) => this.stderr.push(d));
+    forEachLine(child.stdout!, (line) => o.onOutput(line, 'stdout'));
+    forEachLine(child.stderr!, (line) => o.onOutput(line, 'stderr'));
     this.exited = new Promise<void>((resolve) => {
       child.on('close', (code, signal) => {
         this.ended(code, signal, spawnError);

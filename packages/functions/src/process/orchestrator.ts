@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { FUNCTIONS_FILE_DEFAULTS, aetherError, type FunctionSpec, type ResolvedFunctionsFile } from '@aether/core';
 import { cleanupStaleCgroups, detectCgroups, type CgroupSupport } from './cgroup.js';
+import { createLauncher } from './launcher.js';
 import { ProcessFunction, type FunctionContext } from './process-function.js';
 import { findBubblewrap } from './sandbox.js';
 import type { OrchestratorStatus } from './types.js';
@@ -159,7 +160,7 @@ export function createOrchestrator(options: OrchestratorOptions = {}): Orchestra
     runDir,
     startTimeoutMs: FUNCTIONS_FILE_DEFAULTS.startTimeoutMs,
     baseEnv: options.baseEnv ?? process.env,
-    cgroups: cgroups.kind === 'none' ? null : cgroups,
+    launcher: createLauncher(cgroups.kind === 'none' ? null : cgroups, runDir),
     bwrap,
     log: {
       output: (id, line, stream) => options.onOutput?.(id, line, stream),
@@ -297,6 +298,7 @@ export function createOrchestrator(options: OrchestratorOptions = {}): Orchestra
       await deploying;
       await Promise.all([...functions.values()].map((f) => f.close(graceMs)));
       functions.clear();
+      await ctx.launcher.close();
       rmSync(runDir, { recursive: true, force: true });
       if (options.cgroups === undefined && cgroups.parentPath !== null) {
         try {

@@ -8,8 +8,8 @@
  */
 import path from 'node:path';
 import type { ErrorCode, FunctionSpec } from '@aether/core';
-import type { CgroupSupport } from './cgroup.js';
 import { ProcessInstance } from './instance.js';
+import type { Launcher } from './launcher.js';
 import { RequestStatsWindow } from './request-stats.js';
 import { openTriggerProxy, type ProxyTarget, type TriggerProxy } from './trigger-proxy.js';
 import type { InstanceExit, ProcessFunctionStatus } from './types.js';
@@ -25,7 +25,7 @@ export interface FunctionContext {
   runDir: string;
   startTimeoutMs: number;
   baseEnv: NodeJS.ProcessEnv;
-  cgroups: CgroupSupport | null;
+  launcher: Launcher;
   bwrap: string | null;
   log: {
     output(functionId: string, line: string, stream: 'stdout' | 'stderr'): void;
@@ -114,7 +114,7 @@ export class ProcessFunction implements ProxyTarget {
       port,
       startTimeoutMs: this.ctx.startTimeoutMs,
       memoryLimitMb: this.spec.memoryLimitMb,
-      cgroups: this.ctx.cgroups,
+      launcher: this.ctx.launcher,
       bwrap: this.spec.isolation === 'sandbox' ? this.ctx.bwrap : null,
       onOutput: (line, stream) => this.ctx.log.output(this.id, line, stream),
       onExit: (i) => this.instanceExited(i),
