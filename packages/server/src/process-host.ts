@@ -1,7 +1,6 @@
 /**
- * The process-function half of a node: seed 000's orchestrator, created on
- * first use (so `aether serve` pays nothing until a functions file is
- * deployed, and `aether up` starts it with its file), with handler output
+ * The process-function half of a node: seed 000's orchestrator, created with
+ * the node (`aether up` deploys its file into it, `aether deploy` later), with handler output
  * sent to the terminal (`up --foreground`) or the log.
  */
 import { createOrchestrator, type DeployResult, type Orchestrator, type OrchestratorStatus } from '@aether/functions';
@@ -13,6 +12,8 @@ export interface ProcessHost {
   /** Applies a functions file (paths already absolute). */
   deploy(file: ResolvedFunctionsFile, fileName: string): Promise<DeployResult>;
   status(): OrchestratorStatus;
+  /** Resolves once instances can cold-start at full speed. */
+  ready(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -25,7 +26,7 @@ export interface ProcessHostOptions {
   onOutput?: ((functionId: string, line: string, stream: 'stdout' | 'stderr') => void) | undefined;
 }
 
-/** Creates the host; the orchestrator itself starts on the first call. */
+/** Creates the host and its orchestrator (no functions yet). */
 export function createProcessHost(options: ProcessHostOptions): ProcessHost {
   let orchestrator: Orchestrator | null = null;
   const log = options.logger.child({ component: 'orchestrator' });
@@ -35,7 +36,10 @@ export function createProcessHost(options: ProcessHostOptions): ProcessHost {
       logger: log,
       onOutput: options.onOutput ?? ((id, line, stream) => log.info({ function: id, stream }, line)),
     }));
+  // Created now, so its launch stubs are in their cgroups before the first deploy.
+  get();
   return {
+    ready: () => get().ready(),
     deploy: (file, fileName) => get().deploy(file, fileName),
     status: () => get().status(),
     async close() {

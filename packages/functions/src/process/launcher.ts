@@ -44,6 +44,8 @@ export interface Launched {
 /** Starts instances (see the file header). */
 export interface Launcher {
   launch(spec: LaunchSpec): Launched;
+  /** Resolves once the waiting stubs have joined their groups (cold starts then skip the move). */
+  ready(): Promise<void>;
   /** Kills the waiting stubs and removes their groups. */
   close(): Promise<void>;
 }
@@ -135,6 +137,12 @@ export function createLauncher(cgroups: CgroupSupport | null, runDir: string): L
       // Refill in the background: the next cold start finds a stub waiting.
       setImmediate(startStub);
       return stub;
+    },
+    async ready() {
+      const deadline = Date.now() + 2000;
+      const joined = (s: Stub): boolean =>
+        s.child.exitCode !== null || s.child.pid === undefined || s.cgroup.pids().includes(s.child.pid);
+      while (!stubs.every(joined) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
     },
     async close() {
       closed = true;

@@ -50,6 +50,8 @@ export interface Orchestrator {
    */
   deploy(file: ResolvedFunctionsFile, fileName: string): Promise<DeployResult>;
   status(): OrchestratorStatus;
+  /** Resolves once it can cold-start instances at full speed (its launch stubs sit in their cgroups). */
+  ready(): Promise<void>;
   /** Stops every instance (in-flight requests get `graceMs`) and closes every port. */
   close(graceMs?: number): Promise<void>;
 }
@@ -275,6 +277,7 @@ export function createOrchestrator(options: OrchestratorOptions = {}): Orchestra
       deploying = run.catch(() => {});
       return run;
     },
+    ready: () => ctx.launcher.ready(),
     status() {
       const o = current?.file.orchestrator;
       return {

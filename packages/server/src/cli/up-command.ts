@@ -86,6 +86,7 @@ export async function runUp(options: UpOptions, io: CliIo): Promise<number> {
     onShutdownRequest: () => requestStop(),
   });
   try {
+    await node.processes.ready();
     for (const fn of functions.functions) say(`▶ Spawning function: ${fn.id}\n`);
     await node.processes.deploy(functions, full);
   } catch (err) {
