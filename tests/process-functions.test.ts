@@ -7,7 +7,9 @@
  * use, scaling up to max, hot-loading a changed file under load, and the
  * bubblewrap sandbox.
  */
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseFunctionsFile, toAetherError } from '@aether/core';
 import { createOrchestrator, type Orchestrator, type ProcessFunctionStatus } from '@aether/functions';
@@ -285,13 +287,21 @@ describe('deploy (hot-load)', () => {
 
 describe('isolation: sandbox', () => {
   it('runs the instance under bubblewrap: own pid namespace, read-only root, private /tmp', async () => {
-    const port = await freePort();
-    const o = start();
-    await o.deploy(fileOf([{ port, extra: '    isolation: sandbox' }]), 'test.yaml');
-    const { body } = await get(port, '/introspect');
-    expect(body.pid).toBeLessThan(10);
-    expect(body.root_writable).toBe(false);
-    // The host's /tmp has Aether's runtime dir and more; the sandbox sees only the runtime dir bound in.
-    expect((body.tmp as string[]).length).toBeLessThanOrEqual(1);
+    const marker = path.join(tmpdir(), `aether-sandbox-marker-${process.pid}`);
+    writeFileSync(marker, 'host');
+    try {
+      const port = await freePort();
+      const o = start();
+      await o.deploy(fileOf([{ port, extra: '    isolation: sandbox' }]), 'test.yaml');
+      const { body } = await get(port, '/introspect');
+      expect(body.pid).toBeLessThan(10);
+      expect(body.root_writable).toBe(false);
+      // The host's /tmp is not visible: only the directories bound in (the runtime dir, a handler dir under /tmp).
+      expect(body.tmp as string[]).not.toContain(path.basename(marker));
+      expect((body.tmp as string[]).length).toBeLessThanOrEqual(2);
+    } finally {
+      rmSync(marker, { force: true });
+    }
   });
+});
 });
