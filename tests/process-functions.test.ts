@@ -304,4 +304,3 @@ describe('isolation: sandbox', () => {
     }
   });
 });
-});
