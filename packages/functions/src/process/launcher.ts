@@ -53,7 +53,12 @@ export interface Launcher {
 interface Stub {
   child: ChildProcess;
   cgroup: InstanceCgroup;
+  /** The environment the stub's shell has. */
+  env: NodeJS.ProcessEnv;
 }
+
+/** Names a POSIX shell can export (others cannot be passed through sh). */
+const SH_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 function withPdeathsig(command: string, args: string[]): { command: string; args: string[] } {
   return hasSetpriv ? { command: SETPRIV, args: ['--pdeathsig', 'KILL', '--', command, ...args] } : { command, args };
@@ -70,7 +75,11 @@ function shQuote(word: string): string {
  * const launcher = createLauncher(detectCgroups(), runDir);
  * const { child, cgroup } = launcher.launch({ name: 'hello.i1', command: '/srv/hello.py', args: [], cwd: '/srv', env, limitBytes: 128 << 20 });
  */
-export function createLauncher(cgroups: CgroupSupport | null, runDir: string): Launcher {
+export function createLauncher(
+  cgroups: CgroupSupport | null,
+  runDir: string,
+  baseEnv: NodeJS.ProcessEnv = process.env,
+): Launcher {
   const stubs: Stub[] = [];
   let counter = 0;
   let closed = false;
@@ -84,10 +93,11 @@ export function createLauncher(cgroups: CgroupSupport | null, runDir: string): L
       'echo $$ > "$0" || exit 125; read -r script || exit 0; . "$script"',
       cgroup.procsFile,
     ]);
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const env = { ...baseEnv };
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env });
     child.on('error', () => {});
     child.stdin.on('error', () => {});
-    const stub = { child, cgroup };
+    const stub = { child, cgroup, env };
     child.once('exit', () => {
       const i = stubs.indexOf(stub);
       if (i >= 0) {
@@ -126,13 +136,18 @@ export function createLauncher(cgroups: CgroupSupport | null, runDir: string): L
       }
       stub.cgroup.setLimit(spec.limitBytes);
       const script = path.join(runDir, `${spec.name}.launch.sh`);
-      const env = Object.entries(spec.env)
-        .filter((e): e is [string, string] => e[1] !== undefined && /^[A-Za-z_][A-Za-z0-9_]*$/.test(e[0]))
-        .map(([k, v]) => shQuote(`${k}=${v}`));
-      writeFileSync(
-        script,
-        `rm -f ${shQuote(script)}\ncd ${shQuote(spec.cwd)} || exit 126\nexec </dev/null\nexec /usr/bin/env -i ${env.join(' ')} ${[spec.command, ...spec.args].map(shQuote).join(' ')}\n`,
-      );
+      // The stub runs with the orchestrator's environment: unset what the instance must not
+      // see, export the rest, then exec (no `env` in between: one exec less per cold start).
+      const lines = [`rm -f ${shQuote(script)}`, `cd ${shQuote(spec.cwd)} || exit 126`, 'exec </dev/null'];
+      for (const name of Object.keys(stub.env)) {
+        if (spec.env[name] === undefined && SH_NAME.test(name)) lines.push(`unset ${name}`);
+      }
+      for (const [name, value] of Object.entries(spec.env)) {
+        if (value !== undefined && SH_NAME.test(name) && stub.env[name] !== value)
+          lines.push(`export ${name}=${shQuote(value)}`);
+      }
+      lines.push(`exec ${[spec.command, ...spec.args].map(shQuote).join(' ')}`);
+      writeFileSync(script, `${lines.join('\n')}\n`);
       stub.child.stdin!.end(`${script}\n`);
       // Refill in the background: the next cold start finds a stub waiting.
       setImmediate(startStub);

@@ -162,7 +162,7 @@ export function createOrchestrator(options: OrchestratorOptions = {}): Orchestra
     runDir,
     startTimeoutMs: FUNCTIONS_FILE_DEFAULTS.startTimeoutMs,
     baseEnv: options.baseEnv ?? process.env,
-    launcher: createLauncher(cgroups.kind === 'none' ? null : cgroups, runDir),
+    launcher: createLauncher(cgroups.kind === 'none' ? null : cgroups, runDir, options.baseEnv ?? process.env),
     bwrap,
     log: {
       output: (id, line, stream) => options.onOutput?.(id, line, stream),

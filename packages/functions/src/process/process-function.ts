@@ -46,6 +46,8 @@ export class ProcessFunction implements ProxyTarget {
   /** False once a successor generation took over the listener (this one only drains). */
   private ownsProxy = true;
   private failures = 0;
+  /** Instances that ended on their own (or failed to start) and are not replaced yet. */
+  private replacementsDue = 0;
   private retryAt = 0;
   private retryTimer: NodeJS.Timeout | null = null;
   private starting = 0;
@@ -170,6 +172,7 @@ export class ProcessFunction implements ProxyTarget {
     this.removeLater(instance);
     const lived = Date.now() - instance.startedAt.getTime();
     this.failures = lived >= STABLE_MS ? 1 : this.failures + 1;
+    this.replacementsDue++;
     this.scheduleReplacement();
   }
 
@@ -181,7 +184,7 @@ export class ProcessFunction implements ProxyTarget {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       this.retryAt = 0;
-      this.reconcile(true);
+      this.reconcile();
     }, delay);
     this.retryTimer.unref();
   }
@@ -200,15 +203,19 @@ export class ProcessFunction implements ProxyTarget {
   }
 
   /** Starts instances up to desired() (unless backing off), and stops idle extras. */
-  reconcile(replacing = false): void {
+  reconcile(): void {
     if (this.closed || Date.now() < this.retryAt) return;
     const live = this.live();
     const want = this.desired();
     for (let n = live.length; n < want; n++) {
-      if (replacing) this.restarts++;
+      if (this.replacementsDue > 0) {
+        this.replacementsDue--;
+        this.restarts++;
+      }
       this.startOne().catch((err: Error) => {
         this.ctx.log.event(this.id, `instance failed to start: ${err.message}`);
         this.failures++;
+        this.replacementsDue++;
         this.scheduleReplacement();
       });
     }
@@ -255,8 +262,11 @@ export class ProcessFunction implements ProxyTarget {
   }
   requestStarted(instance: ProcessInstance): void {
     if (instance.state === 'READY' && instance.inFlight >= this.spec.scaling.targetConcurrency) instance.state = 'BUSY';
-    if (this.live().length < this.spec.scaling.max && instance.inFlight > this.spec.scaling.targetConcurrency)
+    // Runs on every request: cheap tests first (the 50 ms tick catches what they let through).
+    const s = this.spec.scaling;
+    if (instance.inFlight > s.targetConcurrency && this.instances.length < s.max && this.live().length < s.max) {
       this.reconcile();
+    }
   }
   requestAnswered(instance: ProcessInstance): void {
     if (instance.state === 'BUSY' && instance.inFlight < this.spec.scaling.targetConcurrency) instance.state = 'READY';

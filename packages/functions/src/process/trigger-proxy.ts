@@ -30,7 +30,6 @@ export interface ProxyTarget {
   deathCode(instance: ProcessInstance): ErrorCode;
 }
 
-const HTTP_100 = Buffer.from('HTTP/1.1 100');
 const QUEUE_LIMIT = 1024;
 const QUIET_MS = 1000;
 
@@ -118,10 +117,14 @@ class Relay {
 
   private fromUpstream(d: Buffer): void {
     this.lastUpstream = Date.now();
-    if (this.waitingSince !== 0 && !(d.length >= 12 && d.subarray(0, 12).equals(HTTP_100))) {
+    if (this.waitingSince !== 0) {
+      // "HTTP/1.x NNN": the status line's code, read in place (no allocation on the hot path).
       const status = d.length >= 12 && d[0] === 0x48 ? (d[9]! - 48) * 100 + (d[10]! - 48) * 10 + (d[11]! - 48) : 0;
-      this.target.stats.record(performance.now() - this.waitingSince, status);
-      this.answered();
+      // An interim "100 Continue" does not answer the request.
+      if (status !== 100) {
+        this.target.stats.record(performance.now() - this.waitingSince, status);
+        this.answered();
+      }
     }
     if (!this.client.write(d)) {
       this.upstream?.pause();
