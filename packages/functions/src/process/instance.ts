@@ -1,12 +1,12 @@
 /**
- * One instance of a process function: spawns the handler (joined to its
- * memory cgroup before it runs, optionally inside bubblewrap, killed with
- * the orchestrator through PR_SET_PDEATHSIG), waits for seed 000's READY on
+ * One instance of a process function: starts the handler through the
+ * launcher (inside its memory cgroup from the first instruction, optionally
+ * inside bubblewrap, killed with the orchestrator), waits for seed 000's READY on
  * its Unix socket and for its private port to accept, then tracks its state
  * until it exits: a crash, an OOM kill, or a stop asked by Aether.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import path from 'node:path';
 import { aetherError, type AetherError, type ErrorCode } from '@aether/core';
