@@ -61,7 +61,8 @@ async function waitForPort(port: number, deadline: number, alive: () => boolean)
     });
     if (ok) return true;
     if (!alive() || Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 1));
+    // Handlers bind within a millisecond or two of READY: retry at once rather than on a timer.
+    await new Promise((r) => setImmediate(r));
   }
 }
 
