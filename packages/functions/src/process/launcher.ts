@@ -7,7 +7,7 @@
  * stdin. Launching an instance sets the group's limit, writes a small script
  * (cd, the environment, `exec` the handler) and hands its path to a stub,
  * which sources it: the handler replaces the shell in the same process and
- * group. Without cgroups the handler is spawned directly. Every process is
+ * group. Without cgroups the stubs are the same minus the group. Every process is
  * started under `setpriv --pdeathsig KILL`, which survives the execs, so no
  * instance outlives the orchestrator, even on SIGKILL.
  */
@@ -52,7 +52,8 @@ export interface Launcher {
 
 interface Stub {
   child: ChildProcess;
-  cgroup: InstanceCgroup;
+  /** Null where memory cannot be limited: the stub still takes setpriv and the shell off the cold start. */
+  cgroup: InstanceCgroup | null;
   /** The environment the stub's shell has. */
   env: NodeJS.ProcessEnv;
 }
@@ -85,13 +86,13 @@ export function createLauncher(
   let closed = false;
 
   const startStub = (): void => {
-    if (cgroups === null || closed) return;
-    const cgroup = cgroups.create(`stub-${process.pid}-${++counter}`, STUB_LIMIT);
-    // "$0" is the group's procs file; the script path arrives on stdin and is sourced (it ends in exec).
+    if (closed) return;
+    const cgroup = cgroups?.create(`stub-${process.pid}-${++counter}`, STUB_LIMIT) ?? null;
+    // "$0" is the group's procs file (or empty); the script path arrives on stdin and is sourced (it ends in exec).
     const { command, args } = withPdeathsig('/bin/sh', [
       '-c',
-      'echo $$ > "$0" || exit 125; read -r script || exit 0; . "$script"',
-      cgroup.procsFile,
+      '{ [ -z "$0" ] || echo $$ > "$0"; } || exit 125; read -r script || exit 0; . "$script"',
+      cgroup?.procsFile ?? '',
     ]);
     const env = { ...baseEnv };
     const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env });
@@ -103,7 +104,7 @@ export function createLauncher(
       if (i >= 0) {
         // Died while waiting (killed from outside): drop it; the next launch refills.
         stubs.splice(i, 1);
-        cgroup.remove();
+        cgroup?.remove();
       }
     });
     stubs.push(stub);
@@ -113,28 +114,16 @@ export function createLauncher(
 
   return {
     launch(spec) {
-      if (cgroups === null) {
-        const { command, args } = withPdeathsig(spec.command, spec.args);
-        return {
-          child: spawn(command, args, {
-            cwd: spec.cwd,
-            env: spec.env,
-            stdio: ['ignore', 'pipe', 'pipe'],
-            detached: true,
-          }),
-          cgroup: null,
-        };
-      }
       let stub = stubs.shift();
       while (stub !== undefined && (stub.child.exitCode !== null || stub.child.signalCode !== null)) {
-        stub.cgroup.remove();
+        stub.cgroup?.remove();
         stub = stubs.shift();
       }
       if (stub === undefined) {
         startStub();
         stub = stubs.shift()!;
       }
-      stub.cgroup.setLimit(spec.limitBytes);
+      stub.cgroup?.setLimit(spec.limitBytes);
       const script = path.join(runDir, `${spec.name}.launch.sh`);
       // The stub runs with the orchestrator's environment: unset what the instance must not
       // see, export the rest, then exec (no `env` in between: one exec less per cold start).
@@ -156,7 +145,10 @@ export function createLauncher(
     async ready() {
       const deadline = Date.now() + 2000;
       const joined = (s: Stub): boolean =>
-        s.child.exitCode !== null || s.child.pid === undefined || s.cgroup.pids().includes(s.child.pid);
+        s.child.exitCode !== null ||
+        s.child.pid === undefined ||
+        s.cgroup === null ||
+        s.cgroup.pids().includes(s.child.pid);
       while (!stubs.every(joined) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
     },
     async close() {
@@ -168,7 +160,7 @@ export function createLauncher(
             stub.child.kill('SIGKILL');
             await exited;
           }
-          stub.cgroup.remove();
+          stub.cgroup?.remove();
         }),
       );
     },
