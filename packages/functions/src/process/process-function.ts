@@ -147,7 +147,7 @@ export class ProcessFunction implements ProxyTarget {
     }
   }
 
-  /** Keeps a FAILED instance visible until its replacement is ready. */
+  /** Keeps a FAILED instance listed (state and exit) for 10 s, then forgets it; lastExit stays. */
   private removeLater(instance: ProcessInstance): void {
     const replaced = (): void => {
       this.instances = this.instances.filter((i) => i !== instance);
