@@ -11,7 +11,16 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { AETHER_BIN, ROOT, childEnv, freePort, runCli, startProcess, waitFor, type Proc } from './support/processes.js';
+import {
+  AETHER_BIN,
+  ROOT,
+  childEnv,
+  freeNamedPort,
+  runCli,
+  startProcess,
+  waitFor,
+  type Proc,
+} from './support/processes.js';
 
 const dirs: string[] = [];
 const procs: Proc[] = [];
@@ -49,16 +58,16 @@ function quickStartDir(port: number, extra = ''): string {
 }
 
 async function nodeArgs(): Promise<{ args: string[]; server: string }> {
-  const http = await freePort();
+  const http = await freeNamedPort();
   return {
-    args: ['--http-port', String(http), '--grpc-port', String(await freePort()), '--persistence', 'memory'],
+    args: ['--http-port', String(http), '--grpc-port', String(await freeNamedPort()), '--persistence', 'memory'],
     server: `http://127.0.0.1:${http}`,
   };
 }
 
 describe('aether up / list / down (seed 000 quick start)', () => {
   it('starts in the background, serves the trigger port, lists the function and stops with down', async () => {
-    const port = await freePort();
+    const port = await freeNamedPort();
     const dir = quickStartDir(port, 'orchestrator:\n  warm_pool_size: 1\n');
     const { args, server } = await nodeArgs();
     const up = await runCli(['-c', 'hello.yaml', 'up', ...args], { cwd: dir, env: ENV });
@@ -89,7 +98,7 @@ describe('aether up / list / down (seed 000 quick start)', () => {
   });
 
   it('up --foreground prints the banner, the handler output and the status table, and deploy hot-loads', async () => {
-    const port = await freePort();
+    const port = await freeNamedPort();
     const dir = quickStartDir(port, 'orchestrator:\n  warm_pool_size: 0\n');
     const { args, server } = await nodeArgs();
     const proc = startProcess(
@@ -105,7 +114,7 @@ describe('aether up / list / down (seed 000 quick start)', () => {
     expect(out).toContain('Status: 1 functions running');
 
     // A second function on its own port, through `aether deploy`.
-    const port2 = await freePort();
+    const port2 = await freeNamedPort();
     writeFileSync(
       path.join(dir, 'two.yaml'),
       `orchestrator:\n  warm_pool_size: 0\nfunctions:\n  - id: hello-api\n    memory_limit_mb: 128\n    trigger_port: ${port}\n    handler_path: ./hello.py\n    timeout_ms: 30000\n    environment:\n      PYTHONUNBUFFERED: "1"\n  - id: second\n    trigger_port: ${port2}\n    handler_path: ./hello.py\n`,
@@ -124,7 +133,7 @@ describe('aether up / list / down (seed 000 quick start)', () => {
 
 describe('aether up failures', () => {
   it('reports a trigger port already in use and exits 1', async () => {
-    const port = await freePort();
+    const port = await freeNamedPort();
     const blocker = createServer();
     servers.push(blocker);
     await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', r));
@@ -136,10 +145,10 @@ describe('aether up failures', () => {
   });
 
   it('reports a handler that never sends READY with its stderr, and exits 1', async () => {
-    const dir = quickStartDir(await freePort());
+    const dir = quickStartDir(await freeNamedPort());
     writeFileSync(
       path.join(dir, 'silent.yaml'),
-      `orchestrator:\n  start_timeout_ms: 400\nfunctions:\n  - id: silent\n    trigger_port: ${await freePort()}\n    handler_path: ${path.join(ROOT, 'tests/fixtures/handlers/behave.py')}\n    environment:\n      MODE: no-ready\n`,
+      `orchestrator:\n  start_timeout_ms: 400\nfunctions:\n  - id: silent\n    trigger_port: ${await freeNamedPort()}\n    handler_path: ${path.join(ROOT, 'tests/fixtures/handlers/behave.py')}\n    environment:\n      MODE: no-ready\n`,
     );
     const { args } = await nodeArgs();
     const up = await runCli(['-c', 'silent.yaml', 'up', '--foreground', ...args], { cwd: dir, env: ENV });
@@ -149,7 +158,7 @@ describe('aether up failures', () => {
   });
 
   it('reports a YAML error with file, line and field before starting anything (exit 2)', async () => {
-    const dir = quickStartDir(await freePort());
+    const dir = quickStartDir(await freeNamedPort());
     writeFileSync(
       path.join(dir, 'bad.yaml'),
       'functions:\n  - id: a\n    trigger_port: 70000\n    handler_path: ./hello.py\n    colour: blue\n',

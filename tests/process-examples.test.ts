@@ -10,7 +10,7 @@ import path from 'node:path';
 import { parseFunctionsFile } from '@aether/core';
 import { createOrchestrator, type Orchestrator } from '@aether/functions';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ROOT, freePort } from './support/processes.js';
+import { ROOT, freeNamedPort } from './support/processes.js';
 
 const HANDLERS = path.join(ROOT, 'examples/handlers');
 const running: Orchestrator[] = [];
@@ -26,7 +26,7 @@ async function runExample(file: string): Promise<Record<string, number>> {
   );
   const ports: number[] = [];
   for (const m of text.matchAll(/trigger_port: (\d+)/g)) ports.push(Number(m[1]));
-  const fresh = await Promise.all(ports.map(() => freePort()));
+  const fresh = await Promise.all(ports.map(() => freeNamedPort()));
   let i = 0;
   text = text.replace(/trigger_port: \d+/g, () => `trigger_port: ${fresh[i++]}`);
   // Keep the examples' own warm pools small here: two cores run the whole suite.

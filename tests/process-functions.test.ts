@@ -14,7 +14,7 @@ import path from 'node:path';
 import { parseFunctionsFile, toAetherError } from '@aether/core';
 import { createOrchestrator, type Orchestrator, type ProcessFunctionStatus } from '@aether/functions';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ROOT, freePort, waitFor } from './support/processes.js';
+import { ROOT, freeNamedPort, waitFor } from './support/processes.js';
 
 const BEHAVE = path.join(ROOT, 'tests/fixtures/handlers/behave.py');
 const running: Orchestrator[] = [];
@@ -90,7 +90,7 @@ async function deployError(o: Orchestrator, file: ReturnType<typeof parseFunctio
 
 describe('the READY handshake', () => {
   it('starts a seed handler, passes the AETHER_* variables and environment, and relays its trigger port', async () => {
-    const port = await freePort();
+    const port = await freeNamedPort();
     const o = start();
     const result = await o.deploy(fileOf([{ port, env: { GREETING: 'hi' } }]), 'test.yaml');
     expect(result.added).toEqual(['behave']);
@@ -107,7 +107,7 @@ describe('the READY handshake', () => {
     const o = start();
     const err = await deployError(
       o,
-      fileOf([{ port: await freePort(), mode: 'no-ready' }], 'warm_pool_size: 0\n  start_timeout_ms: 500'),
+      fileOf([{ port: await freeNamedPort(), mode: 'no-ready' }], 'warm_pool_size: 0\n  start_timeout_ms: 500'),
     );
     expect(err.code).toBe('AETHER_E_FN_START_TIMEOUT');
     expect(err.message).toContain('behave: waiting forever');
@@ -115,20 +115,20 @@ describe('the READY handshake', () => {
   });
 
   it('fails a handler that sends other bytes with AETHER_E_FN_HANDSHAKE_INVALID naming them', async () => {
-    const err = await deployError(start(), fileOf([{ port: await freePort(), mode: 'wrong-bytes' }]));
+    const err = await deployError(start(), fileOf([{ port: await freeNamedPort(), mode: 'wrong-bytes' }]));
     expect(err.code).toBe('AETHER_E_FN_HANDSHAKE_INVALID');
     expect(err.message).toContain('"HELLO"');
   });
 
   it('fails a handler that exits before READY with AETHER_E_FN_EXITED_EARLY, its exit code and stderr', async () => {
-    const err = await deployError(start(), fileOf([{ port: await freePort(), mode: 'early-exit' }]));
+    const err = await deployError(start(), fileOf([{ port: await freeNamedPort(), mode: 'early-exit' }]));
     expect(err.code).toBe('AETHER_E_FN_EXITED_EARLY');
     expect(err.message).toContain('exited with code 3');
     expect(err.message).toContain('missing DATABASE_URL');
   });
 
   it('waits for a handler that binds its port after READY before routing to it', async () => {
-    const port = await freePort();
+    const port = await freeNamedPort();
     const o = start();
     await o.deploy(fileOf([{ port, mode: 'late-bind' }]), 'test.yaml');
     expect((await get(port)).status).toBe(200);
@@ -137,7 +137,7 @@ describe('the READY handshake', () => {
 
 describe('instances', () => {
   it('answers 502 when the instance crashes under a request, and replaces it', async () => {
-    const port = await freePort();
+    const port = await freeNamedPort();
     const o = start();
     await o.deploy(fileOf([{ port }]), 'test.yaml');
     const firstPid = fnStatus(o).instances[0]!.pid;
@@ -154,7 +154,7 @@ describe('instances', () => {
   });
 
   it('reports an instance killed at its cgroup memory limit as OOM', async () => {
-    const port = await freePort();
+    const port = await freeNamedPort();
     const o = start();
     await o.deploy(fileOf([{ port, memory: 48 }]), 'test.yaml');
     expect(o.status().limits.cgroup).not.toBe('none');
@@ -167,7 +167,7 @@ describe('instances', () => {
   });
 
   it('answers 504 with AETHER_E_FN_TIMEOUT when the handler is slower than timeout_ms', async () => {
-    const port = await freePort();
+    const port = await freeNamedPort();
     const o = start();
     await o.deploy(fileOf([{ port, timeoutMs: 300 }]), 'test.yaml');
     const slow = await get(port, '/slow?ms=3000');
@@ -179,7 +179,7 @@ describe('instances', () => {
   });
 
   it('refuses a trigger port that is already in use with AETHER_E_FN_PORT_IN_USE and starts nothing', async () => {
-    const port = await freePort();
+    const port = await freeNamedPort();
     const blocker = createServer();
     blockers.push(blocker);
     await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', r));
@@ -191,7 +191,7 @@ describe('instances', () => {
   });
 
   it('starts instances up to scaling.max while requests exceed target_concurrency', async () => {
-    const port = await freePort();
+    const port = await freeNamedPort();
     const o = start();
     await o.deploy(fileOf([{ port, extra: '    scaling: {min: 1, max: 3, target_concurrency: 1}' }]), 'test.yaml');
     expect(fnStatus(o).instances).toHaveLength(1);
@@ -206,7 +206,7 @@ describe('instances', () => {
 
 describe('deploy (hot-load)', () => {
   it('adds, changes and removes functions with zero failed requests to the untouched one under load', async () => {
-    const [pa, pb, pc] = [await freePort(), await freePort(), await freePort()];
+    const [pa, pb, pc] = [await freeNamedPort(), await freeNamedPort(), await freeNamedPort()];
     const o = start();
     await o.deploy(
       fileOf([
@@ -269,7 +269,7 @@ describe('deploy (hot-load)', () => {
   });
 
   it('keeps the running functions when a deploy cannot start a new one', async () => {
-    const [pa, pb] = [await freePort(), await freePort()];
+    const [pa, pb] = [await freeNamedPort(), await freeNamedPort()];
     const o = start();
     await o.deploy(fileOf([{ id: 'a', port: pa }]), 'v1.yaml');
     const err = await deployError(
@@ -290,7 +290,7 @@ describe('isolation: sandbox', () => {
     const marker = path.join(tmpdir(), `aether-sandbox-marker-${process.pid}`);
     writeFileSync(marker, 'host');
     try {
-      const port = await freePort();
+      const port = await freeNamedPort();
       const o = start();
       await o.deploy(fileOf([{ port, extra: '    isolation: sandbox' }]), 'test.yaml');
       const { body } = await get(port, '/introspect');

@@ -24,6 +24,28 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * A free loopback port below the kernel's ephemeral range (32768-60999), for
+ * ports a test names in a config (trigger ports): a port from `freePort()`
+ * can be handed out again by the kernel to any process binding port 0 (e.g.
+ * an instance's private port) before the test binds it.
+ */
+export async function freeNamedPort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const srv = createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (ok) {
+      srv.close();
+      await once(srv, 'close');
+      return port;
+    }
+  }
+}
+
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
 export async function waitFor<T>(
   check: () => T | Promise<T>,

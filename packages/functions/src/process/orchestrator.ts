@@ -164,12 +164,15 @@ export function createOrchestrator(options: OrchestratorOptions = {}): Orchestra
     baseEnv: options.baseEnv ?? process.env,
     launcher: createLauncher(cgroups.kind === 'none' ? null : cgroups, runDir, options.baseEnv ?? process.env),
     bwrap,
+    triggerPorts: () => new Set([...[...functions.values()].map((f) => f.port), ...incomingPorts]),
     log: {
       output: (id, line, stream) => options.onOutput?.(id, line, stream),
       event: (id, message, fields) => logger.info({ function: id, ...fields }, message),
     },
   };
   let functions = new Map<string, ProcessFunction>();
+  /** The trigger ports of the file being deployed. */
+  let incomingPorts: number[] = [];
   let current: { file: ResolvedFunctionsFile; fileName: string } | null = null;
   let generation = 0;
   let notes: string[] = [];
@@ -204,6 +207,7 @@ export function createOrchestrator(options: OrchestratorOptions = {}): Orchestra
       specs.push({ ...fn, handlerPath: fn.handlerPath!, triggerPort: fn.triggerPort! });
     }
     ctx.startTimeoutMs = file.orchestrator.startTimeoutMs;
+    incomingPorts = specs.map((s) => s.triggerPort);
     const result: DeployResult = { added: [], changed: [], removed: [], unchanged: [] };
     const next = new Map<string, ProcessFunction>();
     const fresh: ProcessFunction[] = [];

@@ -27,6 +27,8 @@ export interface FunctionContext {
   baseEnv: NodeJS.ProcessEnv;
   launcher: Launcher;
   bwrap: string | null;
+  /** Trigger ports in use or about to be bound: never given to an instance as its private port. */
+  triggerPorts(): ReadonlySet<number>;
   log: {
     output(functionId: string, line: string, stream: 'stdout' | 'stderr'): void;
     event(functionId: string, message: string, fields?: Record<string, unknown>): void;
@@ -105,7 +107,7 @@ export class ProcessFunction implements ProxyTarget {
 
   private async startOne(): Promise<ProcessInstance> {
     const instanceId = `i${(++instanceCounter).toString(36)}`;
-    const port = await freePort();
+    const port = await freePort(this.ctx.triggerPorts());
     const instance: ProcessInstance = new ProcessInstance({
       functionId: this.id,
       instanceId,
