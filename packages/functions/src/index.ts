@@ -222,3 +222,43 @@ export { detectCgroups } from './process/cgroup.js';
 export type { CgroupSupport, InstanceCgroup } from './process/cgroup.js';
 /** The bubblewrap binary used for `isolation: sandbox`, or null when it is not installed. */
 export { findBubblewrap } from './process/sandbox.js';
+
+/**
+ * The code store of node functions (seed 001): uploaded zips kept on the local
+ * filesystem under their sha256 (`<dir>/<hash[0..2]>/<hash>.zip`, written
+ * atomically). `put` accepts a zip only after unpacking it safely into a temp
+ * folder with handler.js at its root (AETHER_E_CODE_INVALID_ZIP,
+ * AETHER_E_CODE_UNSAFE_PATH, AETHER_E_CODE_TOO_LARGE, AETHER_E_CODE_NO_HANDLER);
+ * `get` checks the sha256 of what it reads (AETHER_E_STORE_CORRUPT).
+ * @example
+ * const store = createLocalCodeStore('/var/lib/aether/code');
+ * const { hash, sizeBytes } = await store.put(zipBytes);
+ * const same = await store.get(hash); // Uint8Array | undefined
+ */
+export { createLocalCodeStore } from './code/code-store.js';
+/**
+ * A worker's unpacked code per version: `dirFor(hash)` unpacks the store's zip
+ * once (concurrent calls share one unpack) into a temp folder renamed to
+ * `<cacheDir>/<hash>`, and returns that folder; `evict(hash)` removes it.
+ * @example
+ * const cache = createCodeCache(store, '/var/cache/aether/code');
+ * const dir = await cache.dirFor(hash); // dir/handler.js exists
+ */
+export { createCodeCache } from './code/code-store.js';
+/**
+ * Unpacks an untrusted zip into a new folder: refuses paths that leave it,
+ * symlinks and special files, encryption and duplicate names, and enforces the
+ * ZipLimits on the inflated bytes while streaming; on failure the folder is
+ * removed and nothing is written outside it. Files get 0644 (0755 when marked
+ * executable), folders 0755.
+ * @example
+ * const { files, bytes } = await extractZip(zipBytes, '/tmp/unpacked', { maxTotalBytes: 50 * 1024 * 1024 });
+ */
+export { extractZip } from './code/zip-extract.js';
+/**
+ * The code store and code cache interfaces (S3 will implement CodeStore in
+ * cluster mode), the limits of an unpack (defaults: 10,000 entries, 200 MiB in
+ * all, 100 MiB per file, 200:1 compression above 1 MiB) and what it wrote.
+ */
+export type { CodeCache, CodeStore } from './code/code-store.js';
+export type { ExtractResult, ZipLimits } from './code/zip-extract.js';

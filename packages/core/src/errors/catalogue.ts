@@ -273,6 +273,32 @@ export const ERROR_CATALOGUE = {
     hint: 'start one with `aether -c functions.yaml up`',
   },
 
+  // node functions: code store and zips
+  AETHER_E_CODE_INVALID_ZIP: {
+    http: 400,
+    grpc: G.INVALID_ARGUMENT,
+    disposition: 'terminal',
+    hint: 'upload an unencrypted zip made with stored or deflate entries, e.g. `cd my-fn && zip -r ../code.zip .`',
+  },
+  AETHER_E_CODE_UNSAFE_PATH: {
+    http: 400,
+    grpc: G.INVALID_ARGUMENT,
+    disposition: 'terminal',
+    hint: 'zip entries must be plain files and folders with relative paths: no "..", absolute paths, backslashes or symlinks',
+  },
+  AETHER_E_CODE_TOO_LARGE: {
+    http: 413,
+    grpc: G.RESOURCE_EXHAUSTED,
+    disposition: 'terminal',
+    hint: 'unpacked code has limits on files, bytes and compression ratio: drop dev dependencies (`npm prune --omit=dev`) or bundle the function',
+  },
+  AETHER_E_CODE_NO_HANDLER: {
+    http: 400,
+    grpc: G.INVALID_ARGUMENT,
+    disposition: 'terminal',
+    hint: 'handler.js must be at the root of the zip: zip the contents of the function folder (`cd my-fn && zip -r ../code.zip .`)',
+  },
+
   // edge nodes
   AETHER_E_NODE_NOT_FOUND: { http: 404, grpc: G.NOT_FOUND, disposition: 'terminal' },
   AETHER_E_NODE_UNREACHABLE: { http: 502, grpc: G.UNAVAILABLE, disposition: 'retryable' },
