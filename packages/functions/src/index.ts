@@ -224,6 +224,28 @@ export type { CgroupSupport, InstanceCgroup } from './process/cgroup.js';
 export { findBubblewrap } from './process/sandbox.js';
 
 /**
+ * Node functions (seed 001): create, upload a zip (a new immutable version, rolled out
+ * with the new instances ready before the old drain), invoke through a request-level
+ * pool with scale from zero, a bounded queue and scale-down after idle.
+ * @example
+ * const fns = createNodeFunctions({ store, code, cache, ctx: orchestrator.context, defaults });
+ * await fns.start();
+ * const slot = await fns.acquire('hello'); // then proxy through slot.dispatcher and slot.release()
+ */
+export { createNodeFunctions, NODE_RUNNER } from './gateway/node-functions.js';
+/** Options, defaults, changes and stats of node functions; a request's slot on an instance. */
+export type {
+  NodeFunctionChange,
+  NodeFunctionDefaults,
+  NodeFunctionStats,
+  NodeFunctions,
+  NodeFunctionsOptions,
+} from './gateway/node-functions.js';
+export type { PoolScaling, Slot } from './gateway/request-pool.js';
+/** How process instances start on a node (launcher, cgroups, sandbox, runtime dir). */
+export type { FunctionContext } from './process/process-function.js';
+
+/**
  * The code store of node functions (seed 001): uploaded zips kept on the local
  * filesystem under their sha256 (`<dir>/<hash[0..2]>/<hash>.zip`, written
  * atomically). `put` accepts a zip only after unpacking it safely into a temp

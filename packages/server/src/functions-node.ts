@@ -4,17 +4,26 @@
  * of its edge nodes (registry, dispatch, deploy notifications). Kept apart
  * from serve.ts, which wires it next to the workflow engine and the listeners.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { ResolvedServerConfig } from '@aether/core';
 import type { WorkflowStore } from '@aether/engine';
 import {
+  createCodeCache,
   createEdgeDispatch,
+  createLocalCodeStore,
+  createNodeFunctions,
   createFunctionService,
   createNodeRegistry,
   createWasmRuntime,
   openFunctionStore,
   wasmRuntimeOptionsFrom,
   type EdgeDispatch,
+  type FunctionContext,
   type FunctionService,
+  type NodeFunctionDefaults,
+  type NodeFunctions,
   type NodeRegistry,
 } from '@aether/functions';
 import type { Logger } from 'pino';
@@ -30,6 +39,28 @@ export interface FunctionsNode {
   functions: FunctionService;
   nodes: NodeRegistry;
   dispatch: EdgeDispatch;
+  /** Node functions (seed 001), served by the gateway. */
+  nodeFunctions: NodeFunctions;
+}
+
+/** Defaults of node functions (not configurable in aether.toml yet). */
+export const NODE_FUNCTION_DEFAULTS: NodeFunctionDefaults = {
+  memoryLimitMb: 256,
+  timeoutMs: 30_000,
+  scaling: { min: 0, max: 4, targetConcurrency: 16, idleTimeoutS: 60 },
+  maxQueue: 1000,
+  isolation: 'sandbox',
+};
+
+/** Where node functions' zips and unpacked code live: beside the SQLite file, else ./data (a temp dir for the memory tier). */
+function codeDirOf(config: ResolvedServerConfig, closers: Closer[]): string {
+  if (config.persistence.mode === 'memory') {
+    const dir = mkdtempSync(path.join(tmpdir(), 'aether-code-'));
+    closers.push({ what: 'code directory', close: () => rmSync(dir, { recursive: true, force: true }) });
+    return dir;
+  }
+  const db = config.server.dbPath;
+  return /^postgres(ql)?:/.test(db) ? path.resolve('data') : path.dirname(path.resolve(db));
 }
 
 /**
@@ -43,6 +74,9 @@ export async function openFunctionsNode(ctx: {
   store: WorkflowStore;
   logger: Logger;
   closers: Closer[];
+  /** How process instances start on this node (the orchestrator's context). */
+  processContext: FunctionContext;
+  nodeFunctionDefaults?: Partial<NodeFunctionDefaults> | undefined;
 }): Promise<FunctionsNode> {
   const { config, store, logger, closers } = ctx;
   const functionStore = await openFunctionStore(store, {
@@ -84,5 +118,17 @@ export async function openFunctionsNode(ctx: {
   functions.onChange(({ type, record }) => {
     void dispatch.notifyAll(type, { function_id: record.id, hash: record.hash, version: record.version });
   });
-  return { functions, nodes, dispatch };
+
+  const codeDir = codeDirOf(config, closers);
+  const codeStore = createLocalCodeStore(path.join(codeDir, 'code'));
+  const nodeFunctions = createNodeFunctions({
+    store: functionStore,
+    code: codeStore,
+    cache: createCodeCache(codeStore, path.join(codeDir, 'code-cache')),
+    ctx: ctx.processContext,
+    defaults: { ...NODE_FUNCTION_DEFAULTS, ...ctx.nodeFunctionDefaults },
+  });
+  await nodeFunctions.start();
+  closers.push({ what: 'node functions', close: () => nodeFunctions.close() });
+  return { functions, nodes, dispatch, nodeFunctions };
 }

@@ -3,7 +3,13 @@
  * the node (`aether up` deploys its file into it, `aether deploy` later), with handler output
  * sent to the terminal (`up --foreground`) or the log.
  */
-import { createOrchestrator, type DeployResult, type Orchestrator, type OrchestratorStatus } from '@aether/functions';
+import {
+  createOrchestrator,
+  type DeployResult,
+  type FunctionContext,
+  type Orchestrator,
+  type OrchestratorStatus,
+} from '@aether/functions';
 import type { ResolvedFunctionsFile } from '@aether/core';
 import type { Logger } from 'pino';
 
@@ -14,6 +20,8 @@ export interface ProcessHost {
   status(): OrchestratorStatus;
   /** Resolves once instances can cold-start at full speed. */
   ready(): Promise<void>;
+  /** How instances start on this node, shared with node functions. */
+  readonly context: FunctionContext;
   close(): Promise<void>;
 }
 
@@ -39,6 +47,7 @@ export function createProcessHost(options: ProcessHostOptions): ProcessHost {
   // Created now, so its launch stubs are in their cgroups before the first deploy.
   get();
   return {
+    context: get().context,
     ready: () => get().ready(),
     deploy: (file, fileName) => get().deploy(file, fileName),
     status: () => get().status(),

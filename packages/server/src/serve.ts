@@ -6,7 +6,7 @@
  */
 import { aetherError, AetherError, TerminalError, type ResolvedServerConfig } from '@aether/core';
 import { createEngine, openStore, type Engine, type WorkflowStore } from '@aether/engine';
-import type { FunctionService, NodeRegistry } from '@aether/functions';
+import type { FunctionService, NodeFunctionDefaults, NodeFunctions, NodeRegistry } from '@aether/functions';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { openFunctionsNode, type Closer } from './functions-node.js';
@@ -27,6 +27,8 @@ export interface StartServerOptions {
   processOutput?: ((functionId: string, line: string, stream: 'stdout' | 'stderr') => void) | undefined;
   /** Enables `POST /api/shutdown` (`aether down`); called after the answer is sent. */
   onShutdownRequest?: (() => void) | undefined;
+  /** Overrides of the node-function defaults (scaling, timeouts), e.g. for tests. */
+  nodeFunctionDefaults?: Partial<NodeFunctionDefaults> | undefined;
 }
 
 /** A running node. */
@@ -46,6 +48,8 @@ export interface RunningServer {
   readonly nodes: NodeRegistry;
   /** Seed 000's process functions (started by `up` or a deploy). */
   readonly processes: ProcessHost;
+  /** Seed 001's node functions (the gateway's). */
+  readonly nodeFunctions: NodeFunctions;
   /** The start-up lines to show the user, one per listener group. */
   readonly banner: string[];
   /** Stops the listeners, the engine and the store. Safe to call more than once. */
@@ -160,7 +164,15 @@ export async function startServer(
     await engine.start();
     closers.push({ what: 'engine', close: () => engine.stop() });
 
-    const { functions, nodes, dispatch } = await openFunctionsNode({ config, store, logger, closers });
+    const processes = createProcessHost({ host: server.host, logger, onOutput: options.processOutput });
+    const { functions, nodes, dispatch, nodeFunctions } = await openFunctionsNode({
+      config,
+      store,
+      logger,
+      closers,
+      processContext: processes.context,
+      nodeFunctionDefaults: options.nodeFunctionDefaults,
+    });
 
     let metrics: NodeMetrics | undefined;
     if (metricsConfig.enabled) {
@@ -178,7 +190,6 @@ export async function startServer(
     const grpcPort = await grpc.listen(server.host, server.grpcPort);
     closers.push({ what: 'gRPC server', close: () => grpc.close() });
 
-    const processes = createProcessHost({ host: server.host, logger, onOutput: options.processOutput });
     const label = storeLabel(store, server.dbPath);
     const startedAt = Date.now();
     const http = await createHttpApp({
@@ -191,6 +202,7 @@ export async function startServer(
         service: functions,
         nodes,
         dispatch,
+        nodeFunctions,
         maxModuleBytes: config.functions.maxModuleBytes,
         defaultTimeoutMs: config.functions.execTimeoutMs,
       },
@@ -234,6 +246,7 @@ export async function startServer(
       functions,
       nodes,
       processes,
+      nodeFunctions,
       banner,
       close: () => (closing ??= closeAll()),
     };

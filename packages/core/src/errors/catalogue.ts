@@ -159,6 +159,18 @@ export const ERROR_CATALOGUE = {
     hint: 'list deployed functions with GET /api/functions/manifest',
   },
   AETHER_E_FN_INVALID: { http: 400, grpc: G.INVALID_ARGUMENT, disposition: 'terminal' },
+  AETHER_E_FN_EXISTS: {
+    http: 409,
+    grpc: G.ALREADY_EXISTS,
+    disposition: 'terminal',
+    hint: 'function names are unique across runtimes: pick another name or delete the other function',
+  },
+  AETHER_E_FN_NO_CODE: {
+    http: 409,
+    grpc: G.FAILED_PRECONDITION,
+    disposition: 'terminal',
+    hint: 'upload its code first: POST /api/functions/{id}/code with file=@code.zip',
+  },
   AETHER_E_FN_RUNTIME_UNSUPPORTED: { http: 400, grpc: G.INVALID_ARGUMENT, disposition: 'terminal' },
   AETHER_E_FN_OVERLOADED: {
     http: 503,

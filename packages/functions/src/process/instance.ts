@@ -23,6 +23,12 @@ export interface InstanceOptions {
   instanceId: string;
   /** Absolute path of the executable. */
   handlerPath: string;
+  /** Its arguments. @default [] */
+  args?: string[] | undefined;
+  /** Its working directory. @default the executable's directory */
+  cwd?: string | undefined;
+  /** More directories the sandbox must show (read-only), e.g. a node function's code. */
+  readOnly?: string[] | undefined;
   /** Extra environment (the function's `environment`). */
   environment: Record<string, string>;
   /** The base environment handlers inherit. */
@@ -111,16 +117,17 @@ export class ProcessInstance {
     this.handshake = await listenForReady(socketPath);
 
     let command = o.handlerPath;
-    let args: string[] = [];
+    let args: string[] = o.args ?? [];
+    const cwd = o.cwd ?? path.dirname(o.handlerPath);
     if (o.bwrap !== null) {
       ({ command, args } = sandboxCommand({
         bwrap: o.bwrap,
         command,
         args,
-        cwd: path.dirname(o.handlerPath),
+        cwd,
         writable: [o.runDir],
         // The handler's directory stays visible (read-only) even under the private /tmp.
-        readOnly: [path.dirname(o.handlerPath)],
+        readOnly: [...new Set([path.dirname(o.handlerPath), cwd, ...(o.readOnly ?? [])])],
       }));
     }
     const env: NodeJS.ProcessEnv = {
@@ -140,7 +147,7 @@ export class ProcessInstance {
       name: `${o.functionId}.${o.instanceId}`,
       command,
       args,
-      cwd: path.dirname(o.handlerPath),
+      cwd,
       env,
       limitBytes: o.memoryLimitMb * 1024 * 1024,
     });

@@ -54,6 +54,8 @@ export interface Orchestrator {
   ready(): Promise<void>;
   /** Stops every instance (in-flight requests get `graceMs`) and closes every port. */
   close(graceMs?: number): Promise<void>;
+  /** How instances start here (launcher, cgroups, sandbox, runtime dir): shared with node functions. */
+  readonly context: FunctionContext;
 }
 
 /** What a deploy changed. */
@@ -281,6 +283,7 @@ export function createOrchestrator(options: OrchestratorOptions = {}): Orchestra
       deploying = run.catch(() => {});
       return run;
     },
+    context: ctx,
     ready: () => ctx.launcher.ready(),
     status() {
       const o = current?.file.orchestrator;

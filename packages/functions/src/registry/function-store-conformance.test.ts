@@ -237,6 +237,47 @@ describe.each(HARNESSES)('%s function store', (kind, makeHarness) => {
     expect(await store.getCode(sha256Hex(v2))).toStrictEqual(v2);
   });
 
+  it('keeps node functions, whose zips live in the code store: no code here, an empty hash before the first upload', async () => {
+    const { store } = await harness.fresh();
+    const none = new Uint8Array(0);
+    const created = await store.putFunction(
+      {
+        id: 'fn-1',
+        name: 'fn-1',
+        runtime: 'node',
+        hash: '',
+        sizeBytes: 0,
+        memoryLimitMb: null,
+        timeoutMs: null,
+        envVars: { SECRET: '123' },
+      },
+      none,
+      T0,
+    );
+    expect(created).toMatchObject({ runtime: 'node', hash: '', version: 1 });
+    const zipHash = sha256Hex(bytes('a zip'));
+    const uploaded = await store.putFunction({ ...created, hash: zipHash, sizeBytes: 5 }, none, T1);
+    expect(uploaded).toMatchObject({
+      runtime: 'node',
+      hash: zipHash,
+      sizeBytes: 5,
+      version: 2,
+      envVars: { SECRET: '123' },
+    });
+    expect(await store.getFunction('fn-1')).toStrictEqual(uploaded);
+    // The registry never holds a node function's code.
+    expect(await store.getCode(zipHash)).toBeUndefined();
+    await expectAetherError(
+      store.putFunction({ ...created, hash: zipHash, sizeBytes: 5 }, bytes('a zip'), T2),
+      'AETHER_E_INVALID_ARGUMENT',
+    );
+    await expectAetherError(
+      store.putFunction({ ...created, hash: 'not-a-hash' }, none, T2),
+      'AETHER_E_INVALID_ARGUMENT',
+    );
+    expect(await store.getFunction('fn-1')).toStrictEqual(uploaded);
+  });
+
   it('shares identical code between functions and drops it only when no function uses it', async () => {
     const { store } = await harness.fresh();
     const shared = bytes('shared module');

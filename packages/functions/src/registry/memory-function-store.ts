@@ -68,7 +68,7 @@ export function createMemoryFunctionStore(): FunctionStore {
           deployedAt: previous?.deployedAt ?? at,
           updatedAt: at,
         };
-        if (!code.has(record.hash)) code.set(record.hash, deploy.code);
+        if (record.runtime === 'wasm' && !code.has(record.hash)) code.set(record.hash, deploy.code);
         functions.set(record.id, record);
         if (previous !== undefined && previous.hash !== record.hash) dropCodeIfUnused(previous.hash);
         return copyFunction(record);

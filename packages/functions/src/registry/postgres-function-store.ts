@@ -61,7 +61,7 @@ CREATE TABLE IF NOT EXISTS aether_functions (
   id text COLLATE "C" PRIMARY KEY,
   name text COLLATE "C" NOT NULL,
   runtime text NOT NULL,
-  hash text COLLATE "C" NOT NULL REFERENCES aether_function_code (hash),
+  hash text COLLATE "C" NOT NULL,
   size_bytes bigint NOT NULL,
   memory_limit_mb integer,
   timeout_ms bigint,
@@ -71,6 +71,9 @@ CREATE TABLE IF NOT EXISTS aether_functions (
   updated_at bigint NOT NULL
 );
 CREATE INDEX IF NOT EXISTS aether_functions_by_hash ON aether_functions (hash);
+-- Node functions keep their zips in the code store, not in aether_function_code: no foreign key
+-- (registries created before node functions had one).
+ALTER TABLE aether_functions DROP CONSTRAINT IF EXISTS aether_functions_hash_fkey;
 CREATE TABLE IF NOT EXISTS aether_edge_nodes (
   node_id text COLLATE "C" PRIMARY KEY,
   url text NOT NULL,
@@ -198,7 +201,9 @@ export async function openPostgresFunctionStore(
           text: SQL.previousHash,
           values: [i.id],
         });
-        await conn.query({ name: 'aether_fn_put_code', text: SQL.putCode, values: [i.hash, asBuffer(deploy.code)] });
+        if (i.runtime === 'wasm') {
+          await conn.query({ name: 'aether_fn_put_code', text: SQL.putCode, values: [i.hash, asBuffer(deploy.code)] });
+        }
         const { rows } = await conn.query<FunctionRow & QueryResultRow>({
           name: 'aether_fn_put_function',
           text: SQL.putFunction,

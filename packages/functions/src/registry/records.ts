@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { TerminalError, aetherError, type AetherError } from '@aether/core';
-import type { FunctionInput, FunctionRecord, NodeRecord } from './types.js';
+import type { FunctionInput, FunctionRecord, NodeRecord, FunctionRuntime } from './types.js';
 
 const HASH_PATTERN = /^[0-9a-f]{64}$/;
 
@@ -68,13 +68,24 @@ export function checkDeploy(input: FunctionInput, code: Uint8Array): CheckedDepl
   requireId(what, 'name', input.name);
   // Seed 002 answers a deploy with function_id = name; listings go by name.
   if (input.name !== input.id) throw invalid(what, 'name', `${input.name} (differs from id ${input.id})`);
-  if (input.runtime !== 'wasm') throw invalid(what, 'runtime', input.runtime);
+  if (input.runtime !== 'wasm' && input.runtime !== 'node') throw invalid(what, 'runtime', input.runtime);
   if (!(code instanceof Uint8Array)) throw invalid(what, 'code', code);
-  if (typeof input.hash !== 'string' || !HASH_PATTERN.test(input.hash)) throw invalid(what, 'hash', input.hash);
-  const actual = sha256Hex(code);
-  if (actual !== input.hash) throw invalid(what, 'hash', `${input.hash} (the code's sha256 is ${actual})`);
-  if (input.sizeBytes !== code.byteLength) {
-    throw invalid(what, 'sizeBytes', `${String(input.sizeBytes)} (the code has ${code.byteLength} bytes)`);
+  if (input.runtime === 'node') {
+    // The zip lives in the code store; the record only names it ('' before the first upload).
+    if (code.byteLength !== 0)
+      throw invalid(what, 'code', `${code.byteLength} bytes (node code goes to the code store)`);
+    if (typeof input.hash !== 'string' || (input.hash !== '' && !HASH_PATTERN.test(input.hash))) {
+      throw invalid(what, 'hash', input.hash);
+    }
+    if (!Number.isSafeInteger(input.sizeBytes) || input.sizeBytes < 0)
+      throw invalid(what, 'sizeBytes', input.sizeBytes);
+  } else {
+    if (typeof input.hash !== 'string' || !HASH_PATTERN.test(input.hash)) throw invalid(what, 'hash', input.hash);
+    const actual = sha256Hex(code);
+    if (actual !== input.hash) throw invalid(what, 'hash', `${input.hash} (the code's sha256 is ${actual})`);
+    if (input.sizeBytes !== code.byteLength) {
+      throw invalid(what, 'sizeBytes', `${String(input.sizeBytes)} (the code has ${code.byteLength} bytes)`);
+    }
   }
   optionalPositiveInt(what, 'memoryLimitMb', input.memoryLimitMb);
   optionalPositiveInt(what, 'timeoutMs', input.timeoutMs);
@@ -215,14 +226,16 @@ export function rowToFunction(row: FunctionRow, location: string): FunctionRecor
   const r = new RowReader(location, 'aether_functions', typeof row.id === 'string' ? row.id : '?');
   const id = r.id('id', row.id);
   const name = r.id('name', row.name);
-  if (row.runtime !== 'wasm') throw r.corrupt('runtime', row.runtime);
-  if (typeof row.hash !== 'string' || !HASH_PATTERN.test(row.hash)) throw r.corrupt('hash', row.hash);
+  if (row.runtime !== 'wasm' && row.runtime !== 'node') throw r.corrupt('runtime', row.runtime);
+  const runtime: FunctionRuntime = row.runtime;
+  const noCodeYet = runtime === 'node' && row.hash === '';
+  if (typeof row.hash !== 'string' || (!noCodeYet && !HASH_PATTERN.test(row.hash))) throw r.corrupt('hash', row.hash);
   const env = r.json('env_vars', row.env_vars);
   for (const value of Object.values(env)) if (typeof value !== 'string') throw r.corrupt('env_vars', row.env_vars);
   return {
     id,
     name,
-    runtime: 'wasm',
+    runtime,
     hash: row.hash,
     sizeBytes: r.int('size_bytes', row.size_bytes, 0),
     memoryLimitMb: r.optionalInt('memory_limit_mb', row.memory_limit_mb),

@@ -128,7 +128,9 @@ export function createSqliteFunctionStore(db: Database.Database): FunctionStore 
     const { input } = deploy;
     const previous = s.previousHash.get(input.id) as { hash: string } | undefined;
     // better-sqlite3 binds Buffers (not plain Uint8Arrays) as BLOBs; this one is a view, not a copy.
-    s.putCode.run(input.hash, Buffer.from(deploy.code.buffer, deploy.code.byteOffset, deploy.code.byteLength));
+    if (input.runtime === 'wasm') {
+      s.putCode.run(input.hash, Buffer.from(deploy.code.buffer, deploy.code.byteOffset, deploy.code.byteLength));
+    }
     const row = s.putFunction.get({
       id: input.id,
       name: input.name,

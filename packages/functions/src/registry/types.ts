@@ -9,8 +9,12 @@ export interface FunctionRecord {
   /** The function's id: its name (seed 002 answers a deploy with `function_id` = name). */
   id: string;
   name: string;
-  runtime: 'wasm';
-  /** sha256 of the code, lowercase hex; the key of the code in the store. */
+  /** 'wasm': the module is kept in this store; 'node': the zip is kept in the code store (CodeStore). */
+  runtime: FunctionRuntime;
+  /**
+   * sha256 of the code, lowercase hex: the key of a WASM module in this store, or of a node
+   * function's zip in the code store; '' for a node function without code yet.
+   */
   hash: string;
   sizeBytes: number;
   /** Memory cap of one instance in MiB; null for the runtime's default. */
@@ -25,6 +29,9 @@ export interface FunctionRecord {
   /** ISO time of the last deploy. */
   updatedAt: string;
 }
+
+/** The runtimes whose functions the registry keeps. */
+export type FunctionRuntime = 'wasm' | 'node';
 
 /** What a deploy gives putFunction: the record without the fields the store keeps. */
 export type FunctionInput = Omit<FunctionRecord, 'version' | 'deployedAt' | 'updatedAt'>;
@@ -62,7 +69,9 @@ export interface FunctionStore {
    * replaced version used is dropped when no other function uses it. `hash`
    * must be the sha256 of `code` and `sizeBytes` its length. Returns the stored
    * record: version 1 and deployedAt = now on the first deploy, else version + 1
-   * with deployedAt kept; updatedAt = now.
+   * with deployedAt kept; updatedAt = now. A node function's code lives in the
+   * code store: pass empty `code`, and `hash`/`sizeBytes` of its zip ('' and 0
+   * before the first upload).
    */
   putFunction(input: FunctionInput, code: Uint8Array, now: Date): Promise<FunctionRecord>;
   getFunction(id: string): Promise<FunctionRecord | undefined>;

@@ -129,12 +129,19 @@ export function createFunctionService(options: FunctionServiceOptions): Function
   return {
     async start() {
       records.clear();
-      for (const record of await store.listFunctions()) records.set(record.id, record);
+      // Node functions share the registry; they are served by the gateway, not by this service.
+      for (const record of await store.listFunctions()) if (record.runtime === 'wasm') records.set(record.id, record);
       recomputeEtag();
     },
 
     async deploy(request) {
       const limits = effectiveLimits(request, defaults);
+      const existing = await store.getFunction(request.name);
+      if (existing !== undefined && existing.runtime !== 'wasm') {
+        throw aetherError('AETHER_E_FN_EXISTS', `a ${existing.runtime} function named ${request.name} exists`, {
+          function: request.name,
+        });
+      }
       const prepared = await runtime.prepare(request.code, { memoryLimitBytes: limits.memoryLimitBytes });
       const record = await store.putFunction(
         {

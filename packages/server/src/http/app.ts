@@ -4,12 +4,13 @@
  * Built against the `Engine` interface only, so tests can pass a fake engine.
  */
 import type { Engine } from '@aether/engine';
-import type { EdgeDispatch, FunctionService, NodeRegistry } from '@aether/functions';
+import type { EdgeDispatch, FunctionService, NodeFunctions, NodeRegistry } from '@aether/functions';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { apiTokenPolicy, installBearerAuth } from './auth.js';
 import { registerEdgeRoutes } from './edge-routes.js';
 import { installErrorHandlers } from './errors.js';
 import { registerFunctionRoutes } from './function-routes.js';
+import { registerGatewayRoutes } from './gateway-routes.js';
 import { registerOrchestratorRoutes } from './orchestrator-routes.js';
 import type { ProcessHost } from '../process-host.js';
 import type { NodeMetrics } from './metrics.js';
@@ -34,6 +35,8 @@ export interface HttpAppOptions {
         service: FunctionService;
         nodes: NodeRegistry;
         dispatch: EdgeDispatch;
+        /** Node functions (seed 001) and their gateway. */
+        nodeFunctions?: NodeFunctions | undefined;
         maxModuleBytes: number;
         defaultTimeoutMs: number;
       }
@@ -119,7 +122,11 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
       maxModuleBytes: fns.maxModuleBytes,
       defaultTimeoutMs: fns.defaultTimeoutMs,
       edges: { nodes: fns.nodes, dispatch: fns.dispatch },
+      nodeFunctions: fns.nodeFunctions,
     });
+    if (fns.nodeFunctions !== undefined) {
+      await registerGatewayRoutes(app, { nodeFunctions: fns.nodeFunctions, maxZipBytes: 64 * 1024 * 1024 });
+    }
     registerEdgeRoutes(app, { nodes: fns.nodes, functions: fns.service });
   }
   if (options.processes !== undefined) {

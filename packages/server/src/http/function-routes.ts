@@ -10,10 +10,13 @@ import {
   type EdgeDispatch,
   type FunctionRecord,
   type FunctionService,
+  type NodeFunctions,
   type NodeRegistry,
   type WasmExecution,
 } from '@aether/functions';
+import { aetherError } from '@aether/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { z } from 'zod';
 
 /** Seed 002 writes times as `2025-10-27T10:30:00Z`: ISO 8601 without milliseconds. */
 export function seedTime(iso: string): string {
@@ -57,6 +60,26 @@ export interface FunctionRoutesOptions {
   edges?: { nodes: NodeRegistry; dispatch: EdgeDispatch } | undefined;
   /** Node-wide timeout of functions without their own, for the forward's deadline. */
   defaultTimeoutMs: number;
+  /** Node functions (seed 001), sharing the routes: `runtime: "node"` creates one. */
+  nodeFunctions?: NodeFunctions | undefined;
+}
+
+const nodeCreateBody = z.strictObject({
+  name: z.string({ error: 'must be a string' }),
+  runtime: z.literal('node'),
+  env_vars: z.record(z.string(), z.string({ error: 'values must be strings' })).optional(),
+  memory_limit_mb: z.number().int().min(1).max(16_384).nullable().optional(),
+  timeout_ms: z.number().int().min(1).max(3_600_000).nullable().optional(),
+});
+
+const nodePatchBody = nodeCreateBody.omit({ name: true, runtime: true }).partial();
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
+  const parsed = schema.safeParse(body ?? {});
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const where = issue?.path.join('.') || 'body';
+  throw aetherError('AETHER_E_FN_INVALID', `${what}: ${where}: ${issue?.message ?? 'invalid'}`);
 }
 
 function idParam(params: unknown): string {
@@ -69,7 +92,25 @@ export function registerFunctionRoutes(app: FastifyInstance, options: FunctionRo
   // base64 is 4/3 of the module, plus the JSON around it.
   const deployBodyLimit = Math.ceil((options.maxModuleBytes * 4) / 3) + 64 * 1024;
 
+  const node = options.nodeFunctions;
   app.post('/api/functions', { bodyLimit: deployBodyLimit }, async (request, reply) => {
+    if ((request.body as { runtime?: unknown } | null)?.runtime === 'node' && node !== undefined) {
+      const b = parseBody(nodeCreateBody, request.body, 'POST /api/functions');
+      const created = await node.create(b.name, {
+        envVars: b.env_vars,
+        memoryLimitMb: b.memory_limit_mb,
+        timeoutMs: b.timeout_ms,
+      });
+      return reply.status(201).send({
+        status: 'success',
+        id: created.id,
+        function_id: created.id,
+        name: created.name,
+        runtime: created.runtime,
+        version: created.version,
+        deployed_at: seedTime(created.updatedAt),
+      });
+    }
     const record = await functions.deploy(parseDeployRequest(request.body, options.maxModuleBytes));
     return reply.status(201).send({
       status: 'success',
@@ -83,7 +124,11 @@ export function registerFunctionRoutes(app: FastifyInstance, options: FunctionRo
     });
   });
 
-  app.get('/api/functions', () => ({ functions: functions.list().map(functionToJson) }));
+  app.get('/api/functions', () => ({
+    functions: [...functions.list(), ...(node?.list() ?? [])]
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .map(functionToJson),
+  }));
 
   app.get('/api/functions/manifest', () => ({
     functions: functions.list().map((r) => ({
@@ -93,7 +138,22 @@ export function registerFunctionRoutes(app: FastifyInstance, options: FunctionRo
     })),
   }));
 
-  app.get('/api/functions/:id', (request) => functionToJson(functions.require(idParam(request.params))));
+  app.get('/api/functions/:id', (request) => {
+    const id = idParam(request.params);
+    return functionToJson(node?.get(id) ?? functions.require(id));
+  });
+
+  app.patch('/api/functions/:id', async (request) => {
+    const id = idParam(request.params);
+    if (node?.get(id) === undefined) {
+      functions.require(id);
+      throw aetherError('AETHER_E_FN_INVALID', `${id} is a WASM function: redeploy it with POST /api/functions`);
+    }
+    const b = parseBody(nodePatchBody, request.body, `PATCH /api/functions/${id}`);
+    return functionToJson(
+      await node.update(id, { envVars: b.env_vars, memoryLimitMb: b.memory_limit_mb, timeoutMs: b.timeout_ms }),
+    );
+  });
 
   app.get('/api/functions/:id/wasm', async (request, reply) => {
     const { record, bytes } = await functions.code(idParam(request.params));
@@ -105,7 +165,8 @@ export function registerFunctionRoutes(app: FastifyInstance, options: FunctionRo
   });
 
   app.delete('/api/functions/:id', async (request) => {
-    const record = await functions.delete(idParam(request.params));
+    const id = idParam(request.params);
+    const record = node?.get(id) !== undefined ? await node.delete(id) : await functions.delete(id);
     return { status: 'deleted', id: record.id, function_id: record.id };
   });
 

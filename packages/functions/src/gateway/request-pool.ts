@@ -1,0 +1,314 @@
+/**
+ * The instances of one version of a node function, dispatched per request
+ * (the HTTP gateway, `/functions/{id}/*`): a request takes a slot on the
+ * least loaded ready instance with fewer than target_concurrency requests;
+ * when none has room, more instances start (up to `max`) and the request
+ * waits in a bounded queue (past it: AETHER_E_FN_OVERLOADED, 503 with
+ * Retry-After; never a silent drop). Idle instances above `min` stop after
+ * idle_timeout_s, down to zero. Instances are seed 000's processes
+ * (ProcessInstance: READY handshake, cgroup, sandbox); a crashed one is
+ * dropped and replaced on demand (or right away while below `min`).
+ */
+import { aetherError } from '@aether/core';
+import { Pool } from 'undici';
+import { freePort } from '../process/free-port.js';
+import { ProcessInstance } from '../process/instance.js';
+import type { FunctionContext } from '../process/process-function.js';
+import type { InstanceStatus } from '../process/types.js';
+
+/** Scaling of a node function (DESIGN 5). */
+export interface PoolScaling {
+  min: number;
+  max: number;
+  targetConcurrency: number;
+  idleTimeoutS: number;
+}
+
+/** What a pool runs. */
+export interface RequestPoolOptions {
+  functionId: string;
+  version: number;
+  /** The executable and its arguments (node and the runner with the code directory). */
+  command: string;
+  args: string[];
+  cwd: string;
+  /** Read-only binds for the sandbox (the code directory, the runner). */
+  readOnly: string[];
+  env: Record<string, string>;
+  memoryLimitMb: number;
+  timeoutMs: number;
+  scaling: PoolScaling;
+  sandbox: boolean;
+  /** Requests that may wait for an instance. */
+  maxQueue: number;
+  ctx: FunctionContext;
+  /** Each cold start's duration (spawn to ready), for the metrics. */
+  onColdStart?: ((ms: number) => void) | undefined;
+}
+
+/** A request's hold on an instance. */
+export interface Slot {
+  readonly instance: ProcessInstance;
+  readonly dispatcher: Pool;
+  /** True when this request waited for the instance to start. */
+  readonly cold: boolean;
+  release(): void;
+}
+
+interface Member {
+  instance: ProcessInstance;
+  dispatcher: Pool;
+}
+
+interface Waiter {
+  resolve(slot: Slot): void;
+  reject(err: Error): void;
+  since: number;
+  started: boolean;
+}
+
+let counter = 0;
+
+/** One version's instances and queue. */
+export class RequestPool {
+  private members: Member[] = [];
+  private starting = 0;
+  private waiters: Waiter[] = [];
+  private closed = false;
+  private lastError: Error | null = null;
+  coldStarts = 0;
+
+  constructor(readonly options: RequestPoolOptions) {}
+
+  /** Starts `scaling.min` instances and resolves when they are ready. */
+  async warm(): Promise<void> {
+    const n = Math.max(0, this.options.scaling.min - this.members.length - this.starting);
+    await Promise.all(Array.from({ length: n }, () => this.startOne()));
+  }
+
+  get queued(): number {
+    return this.waiters.length;
+  }
+
+  /** Takes a slot, starting instances and waiting when none has room. */
+  acquire(): Promise<Slot> {
+    if (this.closed)
+      return Promise.reject(
+        aetherError('AETHER_E_FN_UNAVAILABLE', `${this.options.functionId}: this version is being replaced`),
+      );
+    const ready = this.pick();
+    if (ready !== null) return Promise.resolve(this.slot(ready, false));
+    if (this.waiters.length >= this.options.maxQueue) {
+      return Promise.reject(
+        aetherError(
+          'AETHER_E_FN_OVERLOADED',
+          `${this.options.functionId}: ${this.waiters.length} requests already wait for an instance (max ${this.options.scaling.max} instances)`,
+          { function: this.options.functionId, retryAfterS: 1 },
+        ),
+      );
+    }
+    return new Promise<Slot>((resolve, reject) => {
+      this.waiters.push({ resolve, reject, since: Date.now(), started: false });
+      this.scaleUp();
+    });
+  }
+
+  private pick(): Member | null {
+    let best: Member | null = null;
+    for (const m of this.members) {
+      if (!m.instance.routable || m.instance.inFlight >= this.options.scaling.targetConcurrency) continue;
+      if (best === null || m.instance.inFlight < best.instance.inFlight) best = m;
+    }
+    return best;
+  }
+
+  private slot(member: Member, cold: boolean): Slot {
+    const { instance } = member;
+    instance.inFlight++;
+    instance.lastActivity = Date.now();
+    if (instance.inFlight >= this.options.scaling.targetConcurrency && instance.state === 'READY')
+      instance.state = 'BUSY';
+    let released = false;
+    return {
+      instance,
+      dispatcher: member.dispatcher,
+      cold,
+      release: () => {
+        if (released) return;
+        released = true;
+        instance.inFlight--;
+        instance.lastActivity = Date.now();
+        if (instance.state === 'BUSY' && instance.inFlight < this.options.scaling.targetConcurrency)
+          instance.state = 'READY';
+        this.serveWaiters();
+      },
+    };
+  }
+
+  private serveWaiters(): void {
+    while (this.waiters.length > 0) {
+      const member = this.pick();
+      if (member === null) return;
+      const w = this.waiters.shift()!;
+      w.resolve(this.slot(member, true));
+    }
+  }
+
+  /** Starts enough instances for the waiting requests, within max. */
+  private scaleUp(): void {
+    const s = this.options.scaling;
+    const live = this.members.filter((m) => m.instance.routable).length;
+    const room = s.max - live - this.starting;
+    const freeSlots = this.members.reduce(
+      (n, m) => n + (m.instance.routable ? s.targetConcurrency - m.instance.inFlight : 0),
+      0,
+    );
+    const needed = Math.ceil(Math.max(0, this.waiters.length - freeSlots) / s.targetConcurrency) - this.starting;
+    for (let i = 0; i < Math.min(room, needed); i++) {
+      this.startOne().catch(() => {});
+    }
+  }
+
+  private async startOne(): Promise<void> {
+    const o = this.options;
+    this.starting++;
+    const instanceId = `v${o.version}-${(++counter).toString(36)}`;
+    const t0 = performance.now();
+    try {
+      const port = await freePort(o.ctx.triggerPorts());
+      const instance = new ProcessInstance({
+        functionId: o.functionId,
+        instanceId,
+        handlerPath: o.command,
+        args: o.args,
+        cwd: o.cwd,
+        readOnly: o.readOnly,
+        environment: o.env,
+        baseEnv: o.ctx.baseEnv,
+        runDir: o.ctx.runDir,
+        port,
+        startTimeoutMs: o.ctx.startTimeoutMs,
+        memoryLimitMb: o.memoryLimitMb,
+        launcher: o.ctx.launcher,
+        bwrap: o.sandbox ? o.ctx.bwrap : null,
+        onOutput: (line, stream) => o.ctx.log.output(o.functionId, line, stream),
+        onExit: (i) => this.exited(i),
+      });
+      await instance.start();
+      const member: Member = {
+        instance,
+        dispatcher: new Pool(`http://127.0.0.1:${port}`, {
+          connections: Math.max(4, o.scaling.targetConcurrency * 2),
+          pipelining: 1,
+          keepAliveTimeout: 30_000,
+        }),
+      };
+      this.coldStarts++;
+      o.onColdStart?.(performance.now() - t0);
+      if (this.closed) {
+        await member.dispatcher.close();
+        await instance.stop();
+        return;
+      }
+      this.members.push(member);
+      this.lastError = null;
+      o.ctx.log.event(o.functionId, `instance ${instanceId} ready`, { version: o.version, startMs: instance.startMs });
+    } catch (err) {
+      this.lastError = err as Error;
+      o.ctx.log.event(o.functionId, `instance failed to start: ${(err as Error).message}`);
+      // Requests waiting only for this start get its error; others keep waiting for running instances.
+      if (this.members.length === 0 && this.starting === 1) {
+        for (const w of this.waiters.splice(0)) w.reject(err as Error);
+      }
+      throw err;
+    } finally {
+      this.starting--;
+      this.serveWaiters();
+    }
+  }
+
+  private exited(instance: ProcessInstance): void {
+    const i = this.members.findIndex((m) => m.instance === instance);
+    if (i < 0) return;
+    const [member] = this.members.splice(i, 1);
+    void member!.dispatcher.destroy();
+    if (instance.exit?.reason !== 'stopped') {
+      this.options.ctx.log.event(
+        this.options.functionId,
+        `instance ${instance.id} ${instance.exit?.message ?? 'exited'}`,
+        {
+          stderrTail: instance.exit?.stderrTail || undefined,
+        },
+      );
+      // Keep the minimum; beyond it, the next request starts one.
+      if (!this.closed && this.members.length + this.starting < this.options.scaling.min)
+        this.startOne().catch(() => {});
+      if (this.waiters.length > 0) this.scaleUp();
+    }
+  }
+
+  /** Periodic work: queue deadlines and scale-down of idle instances. */
+  tick(now = Date.now()): void {
+    const o = this.options;
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const w = this.waiters[i]!;
+      if (now - w.since > o.timeoutMs) {
+        this.waiters.splice(i, 1);
+        w.reject(
+          aetherError(
+            'AETHER_E_FN_UNAVAILABLE',
+            `${o.functionId}: no instance became ready within ${o.timeoutMs} ms${this.lastError ? `: ${this.lastError.message.split('\n')[0]}` : ''}`,
+            { function: o.functionId, retryAfterS: 1 },
+          ),
+        );
+      }
+    }
+    const idleMs = o.scaling.idleTimeoutS * 1000;
+    const idle = this.members.filter(
+      (m) => m.instance.routable && m.instance.inFlight === 0 && now - m.instance.lastActivity >= idleMs,
+    );
+    const surplus = this.members.length - o.scaling.min;
+    for (const m of idle.slice(0, Math.max(0, surplus))) void this.retire(m);
+  }
+
+  private async retire(member: Member): Promise<void> {
+    this.members = this.members.filter((m) => m !== member);
+    member.instance.drain();
+    await member.dispatcher.close();
+    await member.instance.stop();
+  }
+
+  /** Stops taking requests, lets in-flight ones finish (up to graceMs), and stops every instance. */
+  async close(graceMs: number): Promise<void> {
+    this.closed = true;
+    for (const w of this.waiters.splice(0)) {
+      w.reject(aetherError('AETHER_E_FN_UNAVAILABLE', `${this.options.functionId}: the function was removed`));
+    }
+    const deadline = Date.now() + graceMs;
+    for (const m of this.members) m.instance.drain();
+    while (Date.now() < deadline && this.members.some((m) => m.instance.inFlight > 0 && m.instance.exit === null)) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const members = this.members.splice(0);
+    await Promise.all(
+      members.map(async (m) => {
+        await m.dispatcher.destroy();
+        await m.instance.stop();
+      }),
+    );
+  }
+
+  /** Ready instances (READY or BUSY). */
+  get readyCount(): number {
+    return this.members.filter((m) => m.instance.routable).length;
+  }
+
+  status(): { instances: InstanceStatus[]; starting: number; queued: number; coldStarts: number } {
+    return {
+      instances: this.members.map((m) => m.instance.status()),
+      starting: this.starting,
+      queued: this.waiters.length,
+      coldStarts: this.coldStarts,
+    };
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * Node functions through the gateway of a node started in-process (seed
+ * 001): the quick start (create, upload a zip, invoke with sub-path and
+ * query), both handler shapes, streaming bodies, 200 concurrent requests to a
+ * function at zero, scale to max and back to zero, a rollout under constant
+ * load with zero failed requests, a throwing handler (500, instance kept), an
+ * exiting handler (replaced), bad zips with their codes, and env vars that
+ * stay with their function.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { defaultServerConfig } from '@aether/core';
+import { startServer, type RunningServer } from '@aether/server';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from './support/processes.js';
+
+const nodes: RunningServer[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map((n) => n.close()));
+});
+afterAll(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function node(scaling?: { min?: number; max?: number; targetConcurrency?: number; idleTimeoutS?: number }) {
+  const config = defaultServerConfig();
+  config.server.grpcPort = 0;
+  config.server.httpPort = 0;
+  config.persistence.mode = 'memory';
+  const n = await startServer(config, {
+    nodeFunctionDefaults: scaling && {
+      scaling: { min: 0, max: 4, targetConcurrency: 16, idleTimeoutS: 60, ...scaling },
+    },
+  });
+  nodes.push(n);
+  const base = `http://127.0.0.1:${n.httpPort}`;
+  return { n, base };
+}
+
+/** A zip of `files` made with the zip CLI. */
+function zipOf(files: Record<string, string>): Buffer {
+  const dir = mkdtempSync(path.join(tmpdir(), 'aether-zip-'));
+  dirs.push(dir);
+  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
+  execFileSync('zip', ['-q', '-r', 'code.zip', ...Object.keys(files)], { cwd: dir });
+  return execFileSync('cat', [path.join(dir, 'code.zip')]);
+}
+
+async function create(base: string, name: string, env: Record<string, string> = {}) {
+  const res = await fetch(`${base}/api/functions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name, runtime: 'node', env_vars: env }),
+  });
+  expect(res.status).toBe(201);
+  return (await res.json()) as { id: string; version: number };
+}
+
+async function upload(base: string, id: string, zip: Buffer) {
+  const form = new FormData();
+  form.append('file', new Blob([zip]), 'code.zip');
+  const res = await fetch(`${base}/api/functions/${id}/code`, { method: 'POST', body: form });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+const HELLO = `module.exports = (req, res) => {
+  res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify({ method: req.method, url: req.url, secret: process.env.SECRET ?? null, pid: process.pid }));
+};`;
+
+describe('node functions (seed 001)', () => {
+  it('runs the quick start: create with env vars, upload a zip, invoke with sub-path and query', async () => {
+    const { base } = await node();
+    const created = await create(base, 'hello', { SECRET: '123' });
+    expect(created).toMatchObject({ id: 'hello', version: 1 });
+    const up = await upload(base, 'hello', zipOf({ 'handler.js': HELLO }));
+    expect(up.status).toBe(201);
+    expect(up.body).toMatchObject({ id: 'hello', version: 2 });
+    const res = await fetch(`${base}/functions/hello/users/7?x=1&y=2`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ method: 'GET', url: '/users/7?x=1&y=2', secret: '123' });
+    const root = await fetch(`${base}/functions/hello/`);
+    expect(((await root.json()) as { url: string }).url).toBe('/');
+    const list = (await (await fetch(`${base}/api/functions`)).json()) as {
+      functions: { id: string; runtime: string }[];
+    };
+    expect(list.functions).toContainEqual(expect.objectContaining({ id: 'hello', runtime: 'node' }));
+  });
+
+  it('streams request and response bodies through a web-standard fetch handler', async () => {
+    const { base } = await node();
+    await create(base, 'echo');
+    const handler = `module.exports = { async fetch(request) {
+      const body = new Uint8Array(await request.arrayBuffer());
+      let sum = 0; for (const b of body) sum = (sum + b) % 65521;
+      return new Response(JSON.stringify({ bytes: body.length, sum, method: request.method, ct: request.headers.get('content-type') }), { status: 201, headers: { 'content-type': 'application/json', 'x-echo': 'yes' } });
+    } };`;
+    expect((await upload(base, 'echo', zipOf({ 'handler.js': handler }))).status).toBe(201);
+    const payload = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) % 251;
+    let sum = 0;
+    for (const b of payload) sum = (sum + b) % 65521;
+    const res = await fetch(`${base}/functions/echo/upload`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: payload,
+    });
+    expect(res.status).toBe(201);
+    expect(res.headers.get('x-echo')).toBe('yes');
+    expect(await res.json()).toEqual({ bytes: payload.length, sum, method: 'PUT', ct: 'application/octet-stream' });
+  });
+
+  it('serves 200 concurrent requests to a function at zero, rises to max, and returns to zero after idle', async () => {
+    const { n, base } = await node({ min: 0, max: 3, targetConcurrency: 4, idleTimeoutS: 1 });
+    await create(base, 'slow');
+    // Sandboxed instances all see themselves as pid 2: tell them apart by AETHER_INSTANCE_ID.
+    const handler = `module.exports = (req, res) => setTimeout(() => res.end(process.env.AETHER_INSTANCE_ID), 50);`;
+    expect((await upload(base, 'slow', zipOf({ 'handler.js': handler }))).status).toBe(201);
+    // The rollout's first instance goes idle and stops: the function is at zero.
+    await waitFor(() => n.nodeFunctions.stats()[0]?.instances.length === 0, 'scale to zero', 20_000);
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, async () => {
+        const r = await fetch(`${base}/functions/slow/`);
+        return [r.status, await r.text()] as const;
+      }),
+    );
+    expect(answers.filter(([s]) => s !== 200)).toEqual([]);
+    expect(new Set(answers.map(([, instance]) => instance)).size).toBe(3);
+    await waitFor(() => n.nodeFunctions.stats()[0]?.instances.length === 0, 'back to zero', 20_000);
+  });
+
+  it('rolls out a new version under constant load with zero failed requests', async () => {
+    const { base } = await node({ min: 1, max: 2, targetConcurrency: 8, idleTimeoutS: 60 });
+    await create(base, 'roll');
+    const version = (v: string): Buffer =>
+      zipOf({ 'handler.js': `module.exports = (req, res) => res.end(${JSON.stringify(v)});` });
+    expect((await upload(base, 'roll', version('v1'))).status).toBe(201);
+    let stop = false;
+    const seen = new Set<string>();
+    const failures: string[] = [];
+    const load = Array.from({ length: 8 }, async () => {
+      while (!stop) {
+        try {
+          const r = await fetch(`${base}/functions/roll/`);
+          const text = await r.text();
+          if (r.status === 200) seen.add(text);
+          else failures.push(`${r.status} ${text}`);
+        } catch (err) {
+          failures.push((err as Error).message);
+        }
+      }
+    });
+    await waitFor(() => seen.has('v1'), 'v1 traffic');
+    expect((await upload(base, 'roll', version('v2'))).status).toBe(201);
+    await waitFor(() => seen.has('v2'), 'v2 traffic');
+    expect((await upload(base, 'roll', version('v3'))).status).toBe(201);
+    await waitFor(() => seen.has('v3'), 'v3 traffic');
+    stop = true;
+    await Promise.all(load);
+    expect(failures).toEqual([]);
+  });
+
+  it('answers 500 when the handler throws and keeps the instance; replaces an instance that exits', async () => {
+    const { n, base } = await node({ min: 1, max: 1 });
+    await create(base, 'flaky');
+    const handler = `module.exports = (req, res) => {
+      if (req.url === '/throw') throw new Error('boom in handler');
+      if (req.url === '/exit') process.exit(3);
+      res.end(process.env.AETHER_INSTANCE_ID);
+    };`;
+    expect((await upload(base, 'flaky', zipOf({ 'handler.js': handler }))).status).toBe(201);
+    const first = await (await fetch(`${base}/functions/flaky/`)).text();
+    const thrown = await fetch(`${base}/functions/flaky/throw`);
+    expect(thrown.status).toBe(500);
+    expect(await thrown.json()).toMatchObject({
+      error: { code: 'AETHER_E_FN_HANDLER_ERROR', message: expect.stringContaining('boom in handler') },
+    });
+    expect(await (await fetch(`${base}/functions/flaky/`)).text()).toBe(first);
+    const exited = await fetch(`${base}/functions/flaky/exit`);
+    expect(exited.status).toBe(502);
+    await waitFor(() => {
+      const instances = n.nodeFunctions.stats()[0]?.instances ?? [];
+      return instances.length === 1 && instances[0]!.state === 'READY' && instances[0]!.id !== first;
+    }, 'a replacement');
+    const after = await fetch(`${base}/functions/flaky/`);
+    expect(after.status).toBe(200);
+    expect(await after.text()).not.toBe(first);
+  });
+
+  it('rejects bad code with 4xx codes and keeps the running version', async () => {
+    const { base } = await node();
+    await create(base, 'safe');
+    expect((await upload(base, 'safe', zipOf({ 'handler.js': HELLO }))).status).toBe(201);
+    const notZip = await upload(base, 'safe', Buffer.from('this is not a zip'));
+    expect([notZip.status, (notZip.body.error as { code: string }).code]).toEqual([400, 'AETHER_E_CODE_INVALID_ZIP']);
+    const noHandler = await upload(base, 'safe', zipOf({ 'index.js': HELLO }));
+    expect([noHandler.status, (noHandler.body.error as { code: string }).code]).toEqual([
+      400,
+      'AETHER_E_CODE_NO_HANDLER',
+    ]);
+    const broken = await upload(base, 'safe', zipOf({ 'handler.js': 'module.exports = ;' }));
+    expect(broken.status).toBe(503);
+    expect((broken.body.error as { code: string }).code).toBe('AETHER_E_FN_EXITED_EARLY');
+    const still = await fetch(`${base}/functions/safe/`);
+    expect(still.status).toBe(200);
+    const unknown = await fetch(`${base}/api/functions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'x', runtime: 'python' }),
+    });
+    expect(unknown.status).toBe(400);
+    const noCode = await create(base, 'empty');
+    const invoke = await fetch(`${base}/functions/${noCode.id}/`);
+    expect([invoke.status, ((await invoke.json()) as { error: { code: string } }).error.code]).toEqual([
+      409,
+      'AETHER_E_FN_NO_CODE',
+    ]);
+  });
+
+  it("keeps one function's env vars away from another", async () => {
+    const { base } = await node();
+    await create(base, 'a', { SECRET: 'only-a' });
+    await create(base, 'b');
+    const zip = zipOf({ 'handler.js': HELLO });
+    await upload(base, 'a', zip);
+    await upload(base, 'b', zip);
+    expect(((await (await fetch(`${base}/functions/a/`)).json()) as { secret: string }).secret).toBe('only-a');
+    expect(((await (await fetch(`${base}/functions/b/`)).json()) as { secret: string | null }).secret).toBeNull();
+  });
+});
