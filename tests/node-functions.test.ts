@@ -84,6 +84,11 @@ describe('node functions (seed 001)', () => {
     expect(await res.json()).toMatchObject({ method: 'GET', url: '/users/7?x=1&y=2', secret: '123' });
     const root = await fetch(`${base}/functions/hello/`);
     expect(((await root.json()) as { url: string }).url).toBe('/');
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/aether_function_cold_start_seconds_count\{function="hello"\} [1-9]/);
+    expect(metrics).toMatch(/aether_function_request_duration_seconds_count\{function="hello",status="2xx"\} 2/);
+    expect(metrics).toMatch(/aether_function_instances\{function="hello",runtime="node",state="READY"\} 1/);
+    expect(metrics).toMatch(/aether_function_queue_depth\{function="hello"\} 0/);
     const list = (await (await fetch(`${base}/api/functions`)).json()) as {
       functions: { id: string; runtime: string }[];
     };

@@ -77,6 +77,8 @@ export async function openFunctionsNode(ctx: {
   /** How process instances start on this node (the orchestrator's context). */
   processContext: FunctionContext;
   nodeFunctionDefaults?: Partial<NodeFunctionDefaults> | undefined;
+  /** Each cold start of a node-function instance (metrics). */
+  onColdStart?: ((functionId: string, ms: number) => void) | undefined;
 }): Promise<FunctionsNode> {
   const { config, store, logger, closers } = ctx;
   const functionStore = await openFunctionStore(store, {
@@ -127,6 +129,7 @@ export async function openFunctionsNode(ctx: {
     cache: createCodeCache(codeStore, path.join(codeDir, 'code-cache')),
     ctx: ctx.processContext,
     defaults: { ...NODE_FUNCTION_DEFAULTS, ...ctx.nodeFunctionDefaults },
+    onColdStart: ctx.onColdStart,
   });
   await nodeFunctions.start();
   closers.push({ what: 'node functions', close: () => nodeFunctions.close() });

@@ -13,6 +13,7 @@ import { openFunctionsNode, type Closer } from './functions-node.js';
 import { createProcessHost, type ProcessHost } from './process-host.js';
 import { createGrpcServer, type AetherGrpcServer } from './grpc/server.js';
 import { createHttpApp, createMetricsApp } from './http/app.js';
+import { registerFunctionMetrics, type FunctionMetrics } from './http/function-metrics.js';
 import { createNodeMetrics, type NodeMetrics } from './http/metrics.js';
 
 /** Options of `startServer` beyond the configuration. */
@@ -164,6 +165,7 @@ export async function startServer(
     await engine.start();
     closers.push({ what: 'engine', close: () => engine.stop() });
 
+    let functionMetrics: FunctionMetrics | undefined;
     const processes = createProcessHost({ host: server.host, logger, onOutput: options.processOutput });
     const { functions, nodes, dispatch, nodeFunctions } = await openFunctionsNode({
       config,
@@ -172,12 +174,14 @@ export async function startServer(
       closers,
       processContext: processes.context,
       nodeFunctionDefaults: options.nodeFunctionDefaults,
+      onColdStart: (id, ms) => functionMetrics?.coldStart(id, ms),
     });
 
     let metrics: NodeMetrics | undefined;
     if (metricsConfig.enabled) {
       const m = createNodeMetrics(engine);
       metrics = m;
+      functionMetrics = registerFunctionMetrics(m.registry, { nodeFunctions, processes });
       closers.push({ what: 'metrics', close: () => m.close() });
     }
 
@@ -203,6 +207,8 @@ export async function startServer(
         nodes,
         dispatch,
         nodeFunctions,
+        onGatewayRequest: (id: string, status: number, seconds: number) =>
+          functionMetrics?.request(id, status, seconds),
         maxModuleBytes: config.functions.maxModuleBytes,
         defaultTimeoutMs: config.functions.execTimeoutMs,
       },

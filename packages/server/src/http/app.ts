@@ -37,6 +37,8 @@ export interface HttpAppOptions {
         dispatch: EdgeDispatch;
         /** Node functions (seed 001) and their gateway. */
         nodeFunctions?: NodeFunctions | undefined;
+        /** Each gateway request's outcome (metrics). */
+        onGatewayRequest?: ((functionId: string, status: number, seconds: number) => void) | undefined;
         maxModuleBytes: number;
         defaultTimeoutMs: number;
       }
@@ -125,7 +127,11 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
       nodeFunctions: fns.nodeFunctions,
     });
     if (fns.nodeFunctions !== undefined) {
-      await registerGatewayRoutes(app, { nodeFunctions: fns.nodeFunctions, maxZipBytes: 64 * 1024 * 1024 });
+      await registerGatewayRoutes(app, {
+        nodeFunctions: fns.nodeFunctions,
+        maxZipBytes: 64 * 1024 * 1024,
+        onRequest: fns.onGatewayRequest,
+      });
     }
     registerEdgeRoutes(app, { nodes: fns.nodes, functions: fns.service });
   }
