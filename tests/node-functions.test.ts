@@ -101,7 +101,7 @@ describe('node functions (seed 001)', () => {
     const handler = `module.exports = { async fetch(request) {
       const body = new Uint8Array(await request.arrayBuffer());
       let sum = 0; for (const b of body) sum = (sum + b) % 65521;
-      return new Response(JSON.stringify({ bytes: body.length, sum, method: request.method, ct: request.headers.get('content-type') }), { status: 201, headers: { 'content-type': 'application/json', 'x-echo': 'yes' } });
+      return new Response(JSON.stringify({ bytes: body.length, sum, method: request.method, ct: request.headers.get('content-type'), url: request.url }), { status: 201, headers: { 'content-type': 'application/json', 'x-echo': 'yes' } });
     } };`;
     expect((await upload(base, 'echo', zipOf({ 'handler.js': handler }))).status).toBe(201);
     const payload = Buffer.alloc(1024 * 1024);
@@ -115,7 +115,13 @@ describe('node functions (seed 001)', () => {
     });
     expect(res.status).toBe(201);
     expect(res.headers.get('x-echo')).toBe('yes');
-    expect(await res.json()).toEqual({ bytes: payload.length, sum, method: 'PUT', ct: 'application/octet-stream' });
+    expect(await res.json()).toEqual({
+      bytes: payload.length,
+      sum,
+      method: 'PUT',
+      ct: 'application/octet-stream',
+      url: `${base}/upload`,
+    });
   });
 
   it('serves 200 concurrent requests to a function at zero, rises to max, and returns to zero after idle', async () => {

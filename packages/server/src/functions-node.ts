@@ -4,7 +4,7 @@
  * of its edge nodes (registry, dispatch, deploy notifications). Kept apart
  * from serve.ts, which wires it next to the workflow engine and the listeners.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ResolvedServerConfig } from '@aether/core';
@@ -123,10 +123,15 @@ export async function openFunctionsNode(ctx: {
 
   const codeDir = codeDirOf(config, closers);
   const codeStore = createLocalCodeStore(path.join(codeDir, 'code'));
+  const cacheDir = path.join(codeDir, 'code-cache');
+  // Node reads a module's type from the nearest package.json above it: this one stops the lookup,
+  // so code unpacked under a project with "type": "module" (./data of one) is not taken for ESM.
+  mkdirSync(cacheDir, { recursive: true });
+  writeFileSync(path.join(cacheDir, 'package.json'), '{}\n');
   const nodeFunctions = createNodeFunctions({
     store: functionStore,
     code: codeStore,
-    cache: createCodeCache(codeStore, path.join(codeDir, 'code-cache')),
+    cache: createCodeCache(codeStore, cacheDir),
     ctx: ctx.processContext,
     defaults: { ...NODE_FUNCTION_DEFAULTS, ...ctx.nodeFunctionDefaults },
     onColdStart: ctx.onColdStart,

@@ -165,6 +165,12 @@ export const ERROR_CATALOGUE = {
     disposition: 'terminal',
     hint: 'function names are unique across runtimes: pick another name or delete the other function',
   },
+  AETHER_E_FN_HANDLER_ERROR: {
+    http: 500,
+    grpc: G.INTERNAL,
+    disposition: 'retryable',
+    hint: "the function's handler threw: see the node's log for its stack",
+  },
   AETHER_E_FN_NO_CODE: {
     http: 409,
     grpc: G.FAILED_PRECONDITION,

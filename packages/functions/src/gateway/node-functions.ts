@@ -118,7 +118,8 @@ export function createNodeFunctions(options: NodeFunctionsOptions): NodeFunction
       functionId: record.id,
       version: record.version,
       command: process.execPath,
-      args: [NODE_RUNNER, dir],
+      // handler.js without a package.json "type" is CommonJS, or ESM when it uses ESM syntax (Node 22's default).
+      args: ['--experimental-detect-module', NODE_RUNNER, dir],
       cwd: dir,
       readOnly: [dir, path.dirname(NODE_RUNNER)],
       env: record.envVars,

@@ -21,7 +21,7 @@ export interface GatewayRoutesOptions {
   onRequest?: ((functionId: string, status: number, seconds: number) => void) | undefined;
 }
 
-// Hop-by-hop headers (RFC 9110 7.6.1) are not forwarded.
+// Hop-by-hop headers (RFC 9110 7.6.1) are not forwarded; Host is, so handlers see the URL the client used.
 const HOP = new Set([
   'connection',
   'keep-alive',
@@ -31,7 +31,6 @@ const HOP = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
-  'host',
 ]);
 
 function forwardHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
@@ -67,7 +66,7 @@ async function invoke(
     const res = await slot.dispatcher.request({
       method: request.method,
       path: rest,
-      headers: { ...forwardHeaders(request.headers), 'x-forwarded-host': request.headers.host ?? '' },
+      headers: forwardHeaders(request.headers),
       body: hasBody ? request.raw : null,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
