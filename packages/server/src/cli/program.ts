@@ -5,6 +5,16 @@
  */
 import { Command } from 'commander';
 import { runEdge, type EdgeCommandOptions } from './edge-command.js';
+import {
+  collect,
+  createFunction,
+  deleteFunction,
+  invokeFunction,
+  listFunctions,
+  uploadFunction,
+  type FunctionCreateOptions,
+  type FunctionInvokeOptions,
+} from './function-commands.js';
 import type { CliIo } from './io.js';
 import { runInit } from './init-command.js';
 import { runServe, type GlobalOptions, type ServeCommandOptions } from './serve-command.js';
@@ -84,6 +94,11 @@ Synopsis:
   aether workflow list [--type T] [--state S] [--limit N] [--cursor C] [--server URL] [--token T] [--json]
   aether status <id> [--server URL] [--token T] [--json]
   aether cancel <id> [--server URL] [--token T] [--json]
+  aether function create <name> [--env KEY=VALUE ...] [--memory MB] [--timeout MS] [--server URL] [--token T] [--json]
+  aether function upload <id> <file.zip|dir> [--server URL] [--token T] [--json]
+  aether function invoke <id> [path?query] [--method M] [--data TEXT|@file] [--header 'K: V' ...] [--include]
+                         [--output FILE] [--server URL] [--token T]
+  aether function list | delete <id> [--server URL] [--token T] [--json]
 
 Configuration: defaults < ./aether.toml (or -c FILE.toml) < env AETHER_TOKEN < flags.
 Edge nodes: defaults < -c edge.toml (seed 002's [runtime] and [server], plus [edge]) < env AETHER_EDGE_TOKEN < flags.
@@ -197,6 +212,58 @@ Exit codes: 0 ok, 1 failure, 2 usage or configuration error.`,
     async (id: string, options: RemoteOptions) => {
       await cancelWorkflow(id, options, io);
       result.exitCode = 0;
+    },
+  );
+
+  const fn = program
+    .command('function')
+    .description('node functions of a running node (seed 001): create, upload, invoke, list, delete');
+  addRemoteOptions(
+    fn
+      .command('create')
+      .description('create a node function; prints its id')
+      .argument('<name>', 'function name (its id)')
+      .option('--env <KEY=VALUE>', 'an environment variable of the function (repeatable)', collect)
+      .option('--memory <MB>', 'memory limit in MiB (1-16384)')
+      .option('--timeout <MS>', 'request timeout in milliseconds (1-3600000)'),
+  ).action(async (name: string, options: FunctionCreateOptions) => {
+    result.exitCode = await createFunction(name, options, io);
+  });
+
+  addRemoteOptions(
+    fn
+      .command('upload')
+      .description('upload code as a new version: a .zip, or a folder zipped here (handler.js at its root)')
+      .argument('<id>', 'function id')
+      .argument('<path>', '.zip file or folder'),
+  ).action(async (id: string, file: string, options: RemoteOptions) => {
+    result.exitCode = await uploadFunction(id, file, options, io);
+  });
+
+  fn.command('invoke')
+    .description('send one request to a function; prints the body (exit code 1 when the status is 400 or more)')
+    .argument('<id>', 'function id')
+    .argument('[path]', 'sub-path and query, e.g. users/7?x=1 (default /)')
+    .option('-X, --method <method>', 'HTTP method (default GET, or POST with --data)')
+    .option('-d, --data <text|@file>', 'request body: text, or @file for the bytes of a file')
+    .option('-H, --header <header>', "request header 'Name: value' (repeatable)", collect)
+    .option('-i, --include', 'print the status line and the response headers before the body')
+    .option('-o, --output <file>', 'write the body to a file (bytes as they are) instead of standard output')
+    .option('--server <url>', 'HTTP address of the Aether node (env AETHER_SERVER, default http://127.0.0.1:7234)')
+    .option('--token <token>', 'bearer token of the node (env AETHER_TOKEN)')
+    .action(async (id: string, sub: string | undefined, options: FunctionInvokeOptions) => {
+      result.exitCode = await invokeFunction(id, sub, options, io);
+    });
+
+  addRemoteOptions(fn.command('list').description('list the functions of the node (node and WASM)')).action(
+    async (options: RemoteOptions) => {
+      result.exitCode = await listFunctions(options, io);
+    },
+  );
+
+  addRemoteOptions(fn.command('delete').description('delete a function').argument('<id>', 'function id')).action(
+    async (id: string, options: RemoteOptions) => {
+      result.exitCode = await deleteFunction(id, options, io);
     },
   );
 
