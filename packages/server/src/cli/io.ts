@@ -9,6 +9,8 @@ export interface CliIo {
   stdout(text: string): void;
   /** Writes to standard error. */
   stderr(text: string): void;
+  /** Writes raw bytes to standard output (binary function answers); text-only test ios leave it out. */
+  stdoutBytes?(bytes: Uint8Array): void;
   env: NodeJS.ProcessEnv;
   cwd: string;
 }
@@ -18,6 +20,7 @@ export function processIo(): CliIo {
   return {
     stdout: (text) => void process.stdout.write(text),
     stderr: (text) => void process.stderr.write(text),
+    stdoutBytes: (bytes) => void process.stdout.write(bytes),
     env: process.env,
     cwd: process.cwd(),
   };
