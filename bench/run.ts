@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runGatewayBench } from './gateway.js';
 import { runProcessBench } from './process.js';
 import { runWasmHttpBench } from './wasm-http.js';
 import { runWasmTransportBench } from './wasm-transport.js';
@@ -16,6 +17,7 @@ const scenarios: Record<string, (args: string[]) => Promise<Record<string, unkno
   'wasm-transport': runWasmTransportBench,
   'wasm-http': runWasmHttpBench,
   process: runProcessBench,
+  gateway: runGatewayBench,
 };
 
 const here = path.dirname(fileURLToPath(import.meta.url));
