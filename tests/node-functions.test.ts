@@ -61,7 +61,7 @@ async function create(base: string, name: string, env: Record<string, string> = 
 
 async function upload(base: string, id: string, zip: Buffer) {
   const form = new FormData();
-  form.append('file', new Blob([zip]), 'code.zip');
+  form.append('file', new Blob([new Uint8Array(zip)]), 'code.zip');
   const res = await fetch(`${base}/api/functions/${id}/code`, { method: 'POST', body: form });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }

@@ -264,7 +264,7 @@ function readCode(arg: string, io: CliIo): { zip: Buffer; files?: number } {
 export async function uploadFunction(id: string, file: string, options: RemoteOptions, io: CliIo): Promise<number> {
   const { zip, files } = readCode(file, io);
   const form = new FormData();
-  form.append('file', new Blob([zip], { type: 'application/zip' }), 'code.zip');
+  form.append('file', new Blob([new Uint8Array(zip)], { type: 'application/zip' }), 'code.zip');
   // The answer comes once the new version's first instance is up.
   const answer = await clientFor(options, io).postForm<{ id: string; version: number; hash: string }>(
     `${functionPath(id)}/code`,
