@@ -252,10 +252,12 @@ describe('WASM functions over HTTP', () => {
       [{ name: 'f' }, 400, 'AETHER_E_FN_INVALID'],
       [{ name: 'f', wasm_b64: example('echo').toString('base64'), colour: 'red' }, 400, 'AETHER_E_FN_INVALID'],
       [
-        { name: 'f', runtime: 'node', wasm_b64: example('echo').toString('base64') },
+        { name: 'f', runtime: 'python', wasm_b64: example('echo').toString('base64') },
         400,
         'AETHER_E_FN_RUNTIME_UNSUPPORTED',
       ],
+      // A node function takes its code from a zip upload, not wasm_b64.
+      [{ name: 'f', runtime: 'node', wasm_b64: example('echo').toString('base64') }, 400, 'AETHER_E_FN_INVALID'],
       [{ name: 'f', wasm_b64: example('echo').toString('base64'), memory_limit_mb: 0 }, 400, 'AETHER_E_FN_INVALID'],
       ['{"name": "f", "wasm_b64": ', 400, 'AETHER_E_INVALID_ARGUMENT'],
     ];
