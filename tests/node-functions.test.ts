@@ -8,12 +8,13 @@
  * stay with their function.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, type Dirent } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { defaultServerConfig } from '@aether/core';
 import { startServer, type RunningServer } from '@aether/server';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { buildZip, deflatedZeros } from '../packages/functions/src/code/test-zips.js';
 import { waitFor } from './support/processes.js';
 
 const nodes: RunningServer[] = [];
@@ -229,6 +230,71 @@ describe('node functions (seed 001)', () => {
       409,
       'AETHER_E_FN_NO_CODE',
     ]);
+  });
+
+  it('refuses zip slip, absolute paths, symlinks and a zip bomb over HTTP, writing nothing outside the code store', async () => {
+    const { base } = await node();
+    await create(base, 'hostile');
+    const handler = { name: 'handler.js', data: 'module.exports = (req, res) => res.end("ok");' };
+    const bomb = await deflatedZeros(300 * 1024 * 1024);
+    const cases: [string, Uint8Array, number, string][] = [
+      [
+        'zip slip',
+        buildZip([handler, { name: '../../escaped-by-zip-slip.js', data: 'x' }]),
+        400,
+        'AETHER_E_CODE_UNSAFE_PATH',
+      ],
+      [
+        'absolute path',
+        buildZip([handler, { name: '/tmp/escaped-absolute.js', data: 'x' }]),
+        400,
+        'AETHER_E_CODE_UNSAFE_PATH',
+      ],
+      [
+        'symlink',
+        buildZip([handler, { name: 'passwd', data: '/etc/passwd', unixMode: 0o120777 }]),
+        400,
+        'AETHER_E_CODE_UNSAFE_PATH',
+      ],
+      [
+        'bomb',
+        buildZip([
+          handler,
+          { name: 'zeros.bin', compressed: bomb.compressed, crc32: bomb.crc32, uncompressedSize: 300 * 1024 * 1024 },
+        ]),
+        413,
+        'AETHER_E_CODE_TOO_LARGE',
+      ],
+    ];
+    for (const [what, zip, status, code] of cases) {
+      const up = await upload(base, 'hostile', Buffer.from(zip));
+      expect({ what, status: up.status, code: (up.body.error as { code?: string } | undefined)?.code }).toEqual({
+        what,
+        status,
+        code,
+      });
+    }
+    expect(existsSync('/tmp/escaped-absolute.js')).toBe(false);
+    // The node's code directory is a temp dir (memory tier): nothing named like the slipped entry anywhere below /tmp.
+    const found: string[] = [];
+    const walk = (dir: string, depth: number): void => {
+      if (depth > 5) return;
+      let entries: Dirent[];
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        if (e.name.startsWith('escaped-by-zip-slip')) found.push(path.join(dir, e.name));
+        else if (e.isDirectory()) walk(path.join(dir, e.name), depth + 1);
+      }
+    };
+    walk(tmpdir(), 0);
+    expect(found).toEqual([]);
+    // Nothing was stored: the function still has no code.
+    const fn = (await (await fetch(`${base}/api/functions/hostile`)).json()) as { hash: string; version: number };
+    expect(fn).toMatchObject({ hash: '', version: 1 });
   });
 
   it("keeps one function's env vars away from another", async () => {
