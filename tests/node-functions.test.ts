@@ -297,6 +297,28 @@ describe('node functions (seed 001)', () => {
     expect(fn).toMatchObject({ hash: '', version: 1 });
   });
 
+  it('keeps node functions and their code across a restart of a node on SQLite', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'aether-nodefn-'));
+    dirs.push(dir);
+    const start = async () => {
+      const config = defaultServerConfig();
+      config.server.grpcPort = 0;
+      config.server.httpPort = 0;
+      config.server.dbPath = path.join(dir, 'aether.db');
+      const n = await startServer(config);
+      return { n, base: `http://127.0.0.1:${n.httpPort}` };
+    };
+    const first = await start();
+    await create(first.base, 'durable', { SECRET: 'kept' });
+    expect((await upload(first.base, 'durable', zipOf({ 'handler.js': HELLO }))).status).toBe(201);
+    await first.n.close();
+    const second = await start();
+    nodes.push(second.n);
+    const res = await fetch(`${second.base}/functions/durable/again`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ url: '/again', secret: 'kept' });
+  });
+
   it("keeps one function's env vars away from another", async () => {
     const { base } = await node();
     await create(base, 'a', { SECRET: 'only-a' });

@@ -90,6 +90,8 @@ export function createNodeFunctions(options: NodeFunctionsOptions): NodeFunction
   const now = options.now ?? (() => new Date());
   const records = new Map<string, FunctionRecord>();
   const pools = new Map<string, RequestPool>();
+  /** Functions whose stored version could not be loaded at start, with why. */
+  const broken = new Map<string, Error>();
   if (defaults.isolation === 'sandbox' && ctx.bwrap === null) {
     ctx.log.event('-', 'node functions run without a sandbox: bubblewrap is not installed');
   }
@@ -156,6 +158,7 @@ export function createNodeFunctions(options: NodeFunctionsOptions): NodeFunction
       throw err;
     }
     records.set(stored.id, stored);
+    broken.delete(stored.id);
     const old = pools.get(stored.id);
     pools.set(stored.id, pool);
     if (old !== undefined) void old.close(old.options.timeoutMs);
@@ -178,14 +181,21 @@ export function createNodeFunctions(options: NodeFunctionsOptions): NodeFunction
   return {
     async start() {
       for (const r of await store.listFunctions()) if (r.runtime === 'node') records.set(r.id, r);
-      // Versions with code start on their first request (min instances start now).
+      // Versions with code start on their first request (min instances start now). A version whose
+      // code cannot be unpacked (e.g. the code directory was removed) does not stop the node: its
+      // requests get the error instead.
       await Promise.all(
         [...records.values()]
           .filter((r) => r.hash !== '')
           .map(async (r) => {
-            const pool = await poolFor(r);
-            pools.set(r.id, pool);
-            await pool.warm().catch(() => {});
+            try {
+              const pool = await poolFor(r);
+              pools.set(r.id, pool);
+              await pool.warm().catch(() => {});
+            } catch (err) {
+              broken.set(r.id, err as Error);
+              ctx.log.event(r.id, `version ${r.version} cannot be served: ${(err as Error).message}`);
+            }
           }),
       );
     },
@@ -256,6 +266,8 @@ export function createNodeFunctions(options: NodeFunctionsOptions): NodeFunction
     async acquire(id) {
       const record = require(id);
       const pool = pools.get(id);
+      const failure = broken.get(id);
+      if (pool === undefined && failure !== undefined) throw failure;
       if (record.hash === '' || pool === undefined) {
         throw aetherError('AETHER_E_FN_NO_CODE', `${id} has no code yet`, { function: id });
       }

@@ -72,7 +72,9 @@ export async function runList(options: RemoteOptions, io: CliIo): Promise<number
     String(f.restarts),
     f.lastExit === null ? '-' : `${f.lastExit.reason}: ${f.lastExit.message}`,
   ]);
-  for (const w of wasmFunctions) rows.push([w.id, w.runtime, 'POST /execute', '-', '-', '-', '-']);
+  for (const w of wasmFunctions) {
+    rows.push([w.id, w.runtime, w.runtime === 'node' ? `/functions/${w.id}/` : 'POST /execute', '-', '-', '-', '-']);
+  }
   if (rows.length === 0) {
     io.stdout('No functions. Start some with `aether -c functions.yaml up` or `aether deploy functions.yaml`.\n');
     return 0;
