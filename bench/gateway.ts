@@ -40,18 +40,7 @@
  * Flags: --duration=S per wrk cell (default 10), --runs=N cold starts (default 20).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { request } from 'node:http';
-import { createServer, type Server } from 'node:net';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { NodeFunctionStats } from '@aether/functions';
@@ -64,19 +53,35 @@ import {
   type AetherServer,
   type Proc,
 } from '../tests/support/processes.js';
-import { parseWrk } from './process.js';
-import { flag, pct } from './stats.js';
+import {
+  NGINX,
+  NGINX_ONE_WORKER_RATIO,
+  WRK,
+  getOnce,
+  listenForReady,
+  localUrl,
+  median,
+  p99,
+  requireTools,
+  round,
+  sleep,
+  startNginx,
+  stop,
+  untilReady,
+  untilServing,
+  versusDirect,
+  wrk,
+  wrkCell,
+  type WrkResult,
+} from './http-load.js';
+import { flag } from './stats.js';
 
-const WRK = '/usr/bin/wrk';
-const NGINX = '/usr/sbin/nginx';
 const ZIP = '/usr/bin/zip';
 const SS = '/usr/bin/ss';
 const RUNNER = path.join(ROOT, 'packages/functions/src/node-runtime/runner.mjs');
 const HANDLER = path.join(ROOT, 'bench/fixtures/gateway-handler.js');
 const NODE_FIXTURE = path.join(ROOT, 'bench/fixtures/gateway-node.mjs');
 const PROXY_FIXTURE = path.join(ROOT, 'bench/fixtures/undici-proxy.mjs');
-/** Measured on these machines (see the issue): nginx with one worker keeps 0.54x of direct. */
-const NGINX_ONE_WORKER_RATIO = 0.54;
 const COLD_TARGET_MS = 5;
 /** The plain node:http server of the `node -e` cold start; writes "L" once listening. */
 const PLAIN_SERVER = `const b = Buffer.from('{"ok":true}');
@@ -84,26 +89,6 @@ require('node:http').createServer((q, s) => {
   s.writeHead(200, { 'content-type': 'application/json', 'content-length': b.length });
   s.end(b);
 }).listen(Number(process.env.PORT), '127.0.0.1', () => process.stdout.write('L'));`;
-
-const round = (n: number, d = 2): number => Math.round(n * 10 ** d) / 10 ** d;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]): number =>
-  pct(
-    [...xs].sort((a, b) => a - b),
-    50,
-  );
-const p99 = (xs: number[]): number =>
-  pct(
-    [...xs].sort((a, b) => a - b),
-    99,
-  );
-
-/** SIGTERM, then SIGKILL when it has not exited within `graceMs`. */
-async function stop(proc: Proc, graceMs = 10_000): Promise<void> {
-  const timer = setTimeout(() => proc.child.kill('SIGKILL'), graceMs);
-  await proc.kill('SIGTERM');
-  clearTimeout(timer);
-}
 
 /** SIGTERM a child of ours and wait for it to close (SIGKILL after `graceMs`). */
 async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
@@ -115,141 +100,10 @@ async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
   clearTimeout(timer);
 }
 
-// ---------------------------------------------------------------- HTTP probes
-
-interface Answer {
-  status: number;
-  instance: string | undefined;
-}
-
-/** One GET on a fresh connection; resolves once the body has ended. */
-function getOnce(port: number, urlPath = '/', timeoutMs = 10_000): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: urlPath, agent: false, timeout: timeoutMs }, (res) => {
-      res.on('data', () => {});
-      res.on('end', () => {
-        const h = res.headers['x-aether-instance'];
-        resolve({ status: res.statusCode ?? 0, instance: Array.isArray(h) ? h[0] : h });
-      });
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer on port ${port} within ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** Polls GET / on `port` until it answers 200 (refused connections are retried). */
-async function untilFirst200(
-  port: number,
-  what: string,
-  failed: () => string | null,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    let status = 0;
-    let error: unknown;
-    try {
-      status = (await getOnce(port)).status;
-    } catch (e) {
-      error = e;
-    }
-    if (status === 200) return;
-    if (status !== 0) throw new Error(`${what}: the first answer on port ${port} was ${status}, expected 200`);
-    const why = failed();
-    if (why !== null) throw new Error(`${what}: ${why}`);
-    if (performance.now() > deadline) {
-      throw new Error(
-        `${what}: no 200 on port ${port} within ${timeoutMs} ms${error instanceof Error ? ` (last: ${error.message})` : ''}`,
-      );
-    }
-    await sleep(10);
-  }
-}
-
-// ------------------------------------------------------------------------ wrk
-
-type WrkResult = ReturnType<typeof parseWrk>;
-
-async function wrk(url: string, durationS: number, what: string): Promise<WrkResult> {
-  const args = ['-t1', '-c50', `-d${durationS}s`, '--latency', url];
-  const child = spawn(WRK, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', resolve);
-  });
-  if (code !== 0) throw new Error(`${what}: wrk ${args.join(' ')} exited with ${code}:\n${out}`);
-  return parseWrk(out);
-}
-
-// ---------------------------------------------------------------------- nginx
-
-/** Modules Debian's nginx flavours may be built without; their temp path directives then do not exist. */
-function nginxTempPaths(dir: string): string {
-  const built = spawnSync(NGINX, ['-V'], { encoding: 'utf8' }).stderr ?? '';
-  const lines = [`client_body_temp_path ${dir}/client_body;`, `proxy_temp_path ${dir}/proxy;`];
-  for (const m of ['fastcgi', 'uwsgi', 'scgi']) {
-    if (!built.includes(`--without-http_${m}_module`)) lines.push(`${m}_temp_path ${dir}/${m};`);
-  }
-  return lines.join('\n    ');
-}
-
-/** nginx with one worker proxying `listenPort` to `upstreamPort` with upstream keepalive. */
-async function startNginx(dir: string, listenPort: number, upstreamPort: number): Promise<Proc> {
-  mkdirSync(dir, { recursive: true });
-  const conf = path.join(dir, 'nginx.conf');
-  writeFileSync(
-    conf,
-    `worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    ${nginxTempPaths(dir)}
-    upstream handler {
-        server 127.0.0.1:${upstreamPort};
-        keepalive 64;
-    }
-    server {
-        listen 127.0.0.1:${listenPort};
-        location / {
-            proxy_pass http://handler;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
-`,
-  );
-  const proc = startProcess(NGINX, ['-c', conf, '-p', dir, '-g', 'daemon off;'], childEnv());
-  let exited = false;
-  void proc.exited.then(() => (exited = true));
-  try {
-    await untilFirst200(listenPort, 'nginx (1 worker)', () => (exited ? `nginx exited:\n${proc.output()}` : null));
-  } catch (e) {
-    await proc.kill('SIGKILL');
-    throw e;
-  }
-  return proc;
-}
-
 /** bench/fixtures/undici-proxy.mjs on `listenPort` in front of `upstreamPort`. */
 async function startUndiciProxy(listenPort: number, upstreamPort: number): Promise<Proc> {
   const proc = startProcess(process.execPath, [PROXY_FIXTURE, String(listenPort), String(upstreamPort)], childEnv());
-  let exited = false;
-  void proc.exited.then(() => (exited = true));
-  try {
-    await untilFirst200(listenPort, 'undici proxy', () => (exited ? `it exited:\n${proc.output()}` : null));
-  } catch (e) {
-    await proc.kill('SIGKILL');
-    throw e;
-  }
-  return proc;
+  return untilServing(proc, listenPort, 'undici proxy');
 }
 
 // ------------------------------------------------------------- Aether nodes
@@ -453,28 +307,12 @@ async function coldByHand(
   cwd: string,
   handshake: { socketPath: string } | 'stdout',
 ): Promise<number> {
-  let onReady!: (got: string) => void;
-  const ready = new Promise<string>((resolve) => (onReady = resolve));
-  let readyServer: Server | undefined;
-  if (handshake !== 'stdout') {
-    readyServer = createServer((s) => {
-      let got = '';
-      s.on('error', () => {});
-      s.on('data', (d: Buffer) => {
-        got += d.toString('latin1');
-        if (got.length >= 5) onReady(got);
-      });
-      s.on('end', () => onReady(got));
-    });
-    await new Promise<void>((resolve, reject) => {
-      readyServer!.once('error', reject);
-      readyServer!.listen(handshake.socketPath, resolve);
-    });
-  }
+  let onStdout: ((got: string) => void) | undefined;
+  const readySocket = handshake === 'stdout' ? undefined : await listenForReady(handshake.socketPath);
+  const ready = readySocket?.ready ?? new Promise<string>((resolve) => (onStdout = resolve));
   const port = await freePort();
   let child: ChildProcess | undefined;
   let output = '';
-  let timer: NodeJS.Timeout | undefined;
   try {
     const t0 = performance.now();
     child = spawn(process.execPath, args, {
@@ -488,25 +326,17 @@ async function coldByHand(
     });
     child.stdout!.on('data', (d: Buffer) => {
       output += d.toString();
-      if (handshake === 'stdout' && output.includes('L')) onReady('READY');
+      if (onStdout !== undefined && output.includes('L')) onStdout('READY');
     });
     child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    const first = await Promise.race([
-      ready.then((got) => ({ got })),
-      exited.then((why) => ({ why })),
-      new Promise<{ why: string }>((r) => (timer = setTimeout(() => r({ why: 'sent no READY within 10 s' }), 10_000))),
-    ]);
-    if ('why' in first) throw new Error(`${what} ${first.why}:\n${output}`);
-    if (first.got !== 'READY') throw new Error(`${what} sent ${JSON.stringify(first.got)} instead of READY`);
+    await untilReady(what, ready, exited, () => output);
     const { status } = await getOnce(port);
     const ms = performance.now() - t0;
     if (status !== 200) throw new Error(`${what}: first answer ${status}, expected 200:\n${output}`);
     return ms;
   } finally {
-    clearTimeout(timer);
     if (child !== undefined) await stopChild(child);
-    readyServer?.close();
-    if (handshake !== 'stdout') rmSync(handshake.socketPath, { force: true });
+    readySocket?.close();
   }
 }
 
@@ -525,14 +355,12 @@ async function coldThroughGateway(node: FixtureNode, name: string): Promise<{ ms
 export async function runGatewayBench(flags: string[]): Promise<Record<string, unknown>[]> {
   const durationS = flag(flags, 'duration', 10);
   const runs = flag(flags, 'runs', 20);
-  for (const [bin, what] of [
+  requireTools([
     [WRK, 'wrk'],
     [NGINX, 'nginx'],
     [ZIP, 'zip'],
     [SS, 'ss (iproute2)'],
-  ] as const) {
-    if (!existsSync(bin)) throw new Error(`${what} is not installed at ${bin}: run scripts/setup-system.sh`);
-  }
+  ]);
   const rows: Record<string, unknown>[] = [];
   const dir = mkdtempSync(path.join(tmpdir(), 'aether-bench-gateway-'));
   let serve: AetherServer | undefined;
@@ -572,17 +400,15 @@ export async function runGatewayBench(flags: string[]): Promise<Record<string, u
       throw new Error(`aether serve: expected the rollout's one instance, found ${JSON.stringify(serveAtUpload)}`);
     }
 
-    const cell = async (what: string, url: string): Promise<WrkResult> => {
-      await wrk(url, 1, `${what} (warm-up)`);
-      return wrk(url, durationS, what);
-    };
+    const cell = (what: string, url: string): Promise<WrkResult> => wrkCell(url, durationS, what);
     /** A gateway cell, sampling x-aether-instance every 250 ms while wrk runs. */
     const gatewayCell = async (
       what: string,
       httpPort: number,
       pid: number,
     ): Promise<{ r: WrkResult; sampled: Set<string>; samples: number; running: number }> => {
-      await wrk(`http://127.0.0.1:${httpPort}/functions/hello/`, 1, `${what} (warm-up)`);
+      const url = localUrl(httpPort, '/functions/hello/');
+      await wrk(url, 1, `${what} (warm-up)`);
       const sampled = new Set<string>();
       let samples = 0;
       let sampling = true;
@@ -595,7 +421,7 @@ export async function runGatewayBench(flags: string[]): Promise<Record<string, u
         }
       })();
       try {
-        const r = await wrk(`http://127.0.0.1:${httpPort}/functions/hello/`, durationS, what);
+        const r = await wrk(url, durationS, what);
         return { r, sampled, samples, running: findInstances(pid).length };
       } finally {
         sampling = false;
@@ -604,36 +430,26 @@ export async function runGatewayBench(flags: string[]): Promise<Record<string, u
     };
 
     const nginxPort = await freePort();
-    const directUrl = `http://127.0.0.1:${direct.port}/`;
+    const directUrl = localUrl(direct.port);
     const direct1 = await cell('direct', directUrl);
     const viaServe = await gatewayCell('aether serve', serve.httpPort, serve.child.pid!);
     await stop(serve);
     serve = undefined;
     const viaOne = await gatewayCell('aether max 1', one.httpPort, one.proc.child.pid!);
-    nginx = await startNginx(path.join(dir, 'nginx-1'), nginxPort, direct.port);
-    const nginx1 = await cell('nginx-1', `http://127.0.0.1:${nginxPort}/`);
+    nginx = await startNginx(path.join(dir, 'nginx-1'), 1, nginxPort, direct.port);
+    const nginx1 = await cell('nginx-1', localUrl(nginxPort));
     await stop(nginx);
     nginx = undefined;
     const proxyPort = await freePort();
     proxy = await startUndiciProxy(proxyPort, direct.port);
-    const undiciProxy = await cell('undici proxy', `http://127.0.0.1:${proxyPort}/`);
+    const undiciProxy = await cell('undici proxy', localUrl(proxyPort));
     await stop(proxy);
     proxy = undefined;
     const direct2 = await cell('direct (again)', directUrl);
     await stop(one.proc);
     nodes.splice(nodes.indexOf(one), 1);
 
-    const directMean = (direct1.rps + direct2.rps) / 2;
-    const ratio = (r: WrkResult): number => round(r.rps / directMean);
-    const wrkRow = (scenario: string, r: WrkResult, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
-      scenario,
-      rps: Math.round(r.rps),
-      ratio_to_direct: ratio(r),
-      p50_ms: round(r.p50Ms),
-      p99_ms: round(r.p99Ms),
-      errors: r.non2xx + r.socketErrors === 0 ? 0 : `non-2xx ${r.non2xx}, socket ${r.socketErrors}`,
-      ...extra,
-    });
+    const { ratio, row: wrkRow } = versusDirect(direct1, direct2);
     const target = (r: WrkResult): string =>
       `>= ${NGINX_ONE_WORKER_RATIO}x: ${ratio(r) >= NGINX_ONE_WORKER_RATIO ? 'met' : 'MISSED'}`;
     const served = (g: { sampled: Set<string>; samples: number; running: number }): string =>

@@ -23,213 +23,50 @@
  * Flags: --duration=S per wrk cell (default 10), --runs=N cold starts (default
  * 10), --warm-runs=N fresh connections (default 50).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
-import { createServer, type Server } from 'node:net';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseFunctionsFile } from '@aether/core';
 import { createOrchestrator, detectCgroups, type CgroupSupport, type OrchestratorStatus } from '@aether/functions';
 import { AETHER_BIN, ROOT, childEnv, freePort, startProcess, waitFor, type Proc } from '../tests/support/processes.js';
-import { flag, pct } from './stats.js';
+import {
+  NGINX,
+  NGINX_ONE_WORKER_RATIO,
+  WRK,
+  getOnce,
+  listenForReady,
+  localUrl,
+  median,
+  p99,
+  requireTools,
+  round,
+  sleep,
+  startNginx,
+  stop,
+  untilFirst200,
+  untilReady,
+  versusDirect,
+  wrkCell,
+  type WrkResult,
+} from './http-load.js';
+import { flag } from './stats.js';
 
-const WRK = '/usr/bin/wrk';
-const NGINX = '/usr/sbin/nginx';
 const PYTHON = '/usr/bin/python3';
 const TRIVIAL = path.join(ROOT, 'bench/fixtures/trivial-handler.mjs');
 const HELLO = path.join(ROOT, 'bench/fixtures/hello-fast.py');
-/** Measured on these machines (see the issue): nginx with one worker keeps 0.54x of direct. */
-const NGINX_ONE_WORKER_RATIO = 0.54;
 const COLD_TARGET_MS = 5;
 const WARM_TARGET_MS = 1;
 
-const round = (n: number, d = 2): number => Math.round(n * 10 ** d) / 10 ** d;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]): number =>
-  pct(
-    [...xs].sort((a, b) => a - b),
-    50,
-  );
-const p99 = (xs: number[]): number =>
-  pct(
-    [...xs].sort((a, b) => a - b),
-    99,
-  );
-
-/** SIGTERM, then SIGKILL when it has not exited within `graceMs`. */
-async function stop(proc: Proc, graceMs = 10_000): Promise<void> {
-  const timer = setTimeout(() => proc.child.kill('SIGKILL'), graceMs);
-  await proc.kill('SIGTERM');
-  clearTimeout(timer);
-}
-
 // ---------------------------------------------------------------- HTTP probes
-
-/** One GET on a fresh connection; resolves with the status once the body has ended. */
-function getOnce(port: number, timeoutMs = 5000): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', agent: false, timeout: timeoutMs }, (res) => {
-      res.on('data', () => {});
-      res.on('end', () => resolve(res.statusCode ?? 0));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer on port ${port} within ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** Latency in ms of one GET on a fresh connection; throws unless it answers 200. */
 async function firstRequestMs(port: number, what: string): Promise<number> {
   const t0 = performance.now();
-  const status = await getOnce(port);
+  const { status } = await getOnce(port, '/', 5000);
   const ms = performance.now() - t0;
   if (status !== 200) throw new Error(`${what}: GET / on port ${port} answered ${status}, expected 200`);
   return ms;
-}
-
-/**
- * Polls GET / on `port` every `intervalMs` until it answers 200 (refused connections
- * are retried; any other status is an error). `failed` names why to stop early.
- */
-async function untilFirst200(
-  port: number,
-  what: string,
-  failed: () => string | null,
-  timeoutMs = 10_000,
-  intervalMs = 1,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    let status = 0;
-    let error: unknown;
-    try {
-      status = await getOnce(port);
-    } catch (e) {
-      error = e;
-    }
-    if (status === 200) return;
-    if (status !== 0) throw new Error(`${what}: the first answer on port ${port} was ${status}, expected 200`);
-    const why = failed();
-    if (why !== null) throw new Error(`${what}: ${why}`);
-    if (performance.now() > deadline) {
-      throw new Error(
-        `${what}: no 200 on port ${port} within ${timeoutMs} ms${error instanceof Error ? ` (last: ${error.message})` : ''}`,
-      );
-    }
-    await sleep(intervalMs);
-  }
-}
-
-// ------------------------------------------------------------------------ wrk
-
-interface WrkResult {
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  requests: number;
-  non2xx: number;
-  socketErrors: number;
-}
-
-const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-function parseDuration(text: string): number {
-  const m = /^([\d.]+)(us|ms|s|m|h)$/.exec(text);
-  if (!m) throw new Error(`cannot parse wrk duration "${text}"`);
-  return Number(m[1]) * UNIT_MS[m[2]!]!;
-}
-
-/** Parses wrk's report (run with --latency). */
-export function parseWrk(out: string): WrkResult {
-  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
-  const requests = /(\d+) requests in/.exec(out);
-  const p50 = /^\s+50%\s+(\S+)/m.exec(out);
-  const p99 = /^\s+99%\s+(\S+)/m.exec(out);
-  if (!rps || !requests || !p50 || !p99) throw new Error(`cannot parse wrk output:\n${out}`);
-  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
-  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  return {
-    rps: Number(rps[1]),
-    requests: Number(requests[1]),
-    p50Ms: parseDuration(p50[1]!),
-    p99Ms: parseDuration(p99[1]!),
-    non2xx: non2xx ? Number(non2xx[1]) : 0,
-    socketErrors: sock ? sock.slice(1).reduce((s, n) => s + Number(n), 0) : 0,
-  };
-}
-
-async function wrk(port: number, durationS: number, what: string): Promise<WrkResult> {
-  const args = ['-t1', '-c50', `-d${durationS}s`, '--latency', `http://127.0.0.1:${port}/`];
-  const child = spawn(WRK, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', resolve);
-  });
-  if (code !== 0) throw new Error(`${what}: wrk ${args.join(' ')} exited with ${code}:\n${out}`);
-  return parseWrk(out);
-}
-
-// ---------------------------------------------------------------------- nginx
-
-/** Modules Debian's nginx flavours may be built without; their temp path directives then do not exist. */
-function nginxTempPaths(dir: string): string {
-  const built = spawnSync(NGINX, ['-V'], { encoding: 'utf8' }).stderr ?? '';
-  const lines = [`client_body_temp_path ${dir}/client_body;`, `proxy_temp_path ${dir}/proxy;`];
-  for (const m of ['fastcgi', 'uwsgi', 'scgi']) {
-    if (!built.includes(`--without-http_${m}_module`)) lines.push(`${m}_temp_path ${dir}/${m};`);
-  }
-  return lines.join('\n    ');
-}
-
-/** Starts nginx (`worker_processes workers`) proxying `listenPort` to `upstreamPort` with keepalive. */
-async function startNginx(dir: string, workers: string, listenPort: number, upstreamPort: number): Promise<Proc> {
-  mkdirSync(dir, { recursive: true });
-  const conf = path.join(dir, 'nginx.conf');
-  writeFileSync(
-    conf,
-    `worker_processes ${workers};
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    ${nginxTempPaths(dir)}
-    upstream handler {
-        server 127.0.0.1:${upstreamPort};
-        keepalive 64;
-    }
-    server {
-        listen 127.0.0.1:${listenPort};
-        location / {
-            proxy_pass http://handler;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
-`,
-  );
-  const proc = startProcess(NGINX, ['-c', conf, '-p', dir, '-g', 'daemon off;'], childEnv());
-  let exited = false;
-  void proc.exited.then(() => (exited = true));
-  try {
-    await untilFirst200(
-      listenPort,
-      `nginx (worker_processes ${workers})`,
-      () => (exited ? `nginx exited:\n${proc.output()}` : null),
-      10_000,
-      10,
-    );
-  } catch (e) {
-    await proc.kill('SIGKILL');
-    throw e;
-  }
-  return proc;
 }
 
 // ---------------------------------------------------------------- aether up
@@ -315,26 +152,11 @@ functions:
  */
 async function coldByHand(dir: string): Promise<number> {
   const socketPath = path.join(dir, 'hand.sock');
-  let onReady!: (got: string) => void;
-  const ready = new Promise<string>((resolve) => (onReady = resolve));
-  const readyServer: Server = createServer((s) => {
-    let got = '';
-    s.on('error', () => {});
-    s.on('data', (d: Buffer) => {
-      got += d.toString('latin1');
-      if (got.length >= 5) onReady(got);
-    });
-    s.on('end', () => onReady(got));
-  });
-  await new Promise<void>((resolve, reject) => {
-    readyServer.once('error', reject);
-    readyServer.listen(socketPath, resolve);
-  });
+  const readySocket = await listenForReady(socketPath);
   const port = await freePort();
   let child: ChildProcess | undefined;
   let exit: string | null = null;
   let output = '';
-  let timer: NodeJS.Timeout | undefined;
   try {
     const t0 = performance.now();
     child = spawn(HELLO, [], {
@@ -353,26 +175,18 @@ async function coldByHand(dir: string): Promise<number> {
     });
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    const first = await Promise.race([
-      ready.then((got) => ({ got })),
-      exited.then((why) => ({ why })),
-      new Promise<{ why: string }>((r) => (timer = setTimeout(() => r({ why: 'sent no READY within 10 s' }), 10_000))),
-    ]);
-    if ('why' in first) throw new Error(`hello-fast.py spawned by hand ${first.why}:\n${output}`);
-    if (first.got !== 'READY') {
-      throw new Error(`hello-fast.py spawned by hand sent ${JSON.stringify(first.got)} instead of READY`);
-    }
-    await untilFirst200(port, 'hello-fast.py spawned by hand', () => (exit === null ? null : `${exit}:\n${output}`));
+    await untilReady('hello-fast.py spawned by hand', readySocket.ready, exited, () => output);
+    await untilFirst200(port, 'hello-fast.py spawned by hand', () => (exit === null ? null : `${exit}:\n${output}`), {
+      intervalMs: 1,
+    });
     return performance.now() - t0;
   } finally {
-    clearTimeout(timer);
     if (child !== undefined && child.exitCode === null && child.signalCode === null) {
       const gone = new Promise((r) => child!.once('close', r));
       child.kill('SIGTERM');
       await gone;
     }
-    readyServer.close();
-    rmSync(socketPath, { force: true });
+    readySocket.close();
   }
 }
 
@@ -398,7 +212,7 @@ functions:
     await orch.ready();
     const t0 = performance.now();
     await orch.deploy(file, 'cold.yaml');
-    await untilFirst200(triggerPort, 'hello-fast.py through Aether', () => null);
+    await untilFirst200(triggerPort, 'hello-fast.py through Aether', () => null, { intervalMs: 1 });
     const ms = performance.now() - t0;
     return { ms, startMs: orch.status().functions[0]?.instances[0]?.startMs ?? null };
   } finally {
@@ -412,13 +226,11 @@ export async function runProcessBench(flags: string[]): Promise<Record<string, u
   const durationS = flag(flags, 'duration', 10);
   const runs = flag(flags, 'runs', 10);
   const warmRuns = flag(flags, 'warm-runs', 50);
-  for (const [bin, what] of [
+  requireTools([
     [WRK, 'wrk'],
     [NGINX, 'nginx'],
     [PYTHON, 'python3'],
-  ] as const) {
-    if (!existsSync(bin)) throw new Error(`${what} is not installed at ${bin}: run scripts/setup-system.sh`);
-  }
+  ]);
   const rows: Record<string, unknown>[] = [];
   const dir = mkdtempSync(path.join(tmpdir(), 'aether-bench-process-'));
   let up: AetherUp | undefined;
@@ -427,14 +239,11 @@ export async function runProcessBench(flags: string[]): Promise<Record<string, u
     // 1. Throughput.
     up = await startAetherUp(dir);
     const { triggerPort, privatePort } = up;
-    const cell = async (what: string, port: number): Promise<WrkResult> => {
-      await wrk(port, 1, `${what} (warm-up)`);
-      return wrk(port, durationS, what);
-    };
+    const cell = (what: string, port: number): Promise<WrkResult> => wrkCell(localUrl(port), durationS, what);
     const nginxPort = await freePort();
     const direct1 = await cell('direct', privatePort);
     const viaAether = await cell('aether', triggerPort);
-    nginx = await startNginx(path.join(dir, 'nginx-1'), '1', nginxPort, privatePort);
+    nginx = await startNginx(path.join(dir, 'nginx-1'), 1, nginxPort, privatePort);
     const nginx1 = await cell('nginx-1', nginxPort);
     await stop(nginx);
     nginx = undefined;
@@ -444,25 +253,13 @@ export async function runProcessBench(flags: string[]): Promise<Record<string, u
     await stop(nginx);
     nginx = undefined;
 
-    const directMean = (direct1.rps + direct2.rps) / 2;
-    const ratio = (r: WrkResult): number => round(r.rps / directMean);
-    const wrkRow = (scenario: string, r: WrkResult, target?: string): Record<string, unknown> => ({
-      scenario,
-      rps: Math.round(r.rps),
-      ratio_to_direct: ratio(r),
-      p50_ms: round(r.p50Ms),
-      p99_ms: round(r.p99Ms),
-      errors: r.non2xx + r.socketErrors === 0 ? 0 : `non-2xx ${r.non2xx}, socket ${r.socketErrors}`,
-      ...(target !== undefined && { target }),
-    });
+    const { ratio, row: wrkRow } = versusDirect(direct1, direct2);
     const aetherOk = ratio(viaAether) >= NGINX_ONE_WORKER_RATIO && viaAether.rps >= nginx1.rps;
     rows.push(
       wrkRow('throughput: direct (private port)', direct1),
-      wrkRow(
-        'throughput: aether trigger port',
-        viaAether,
-        `>= ${NGINX_ONE_WORKER_RATIO}x and >= nginx-1 (${ratio(nginx1)}x): ${aetherOk ? 'met' : 'MISSED'}`,
-      ),
+      wrkRow('throughput: aether trigger port', viaAether, {
+        target: `>= ${NGINX_ONE_WORKER_RATIO}x and >= nginx-1 (${ratio(nginx1)}x): ${aetherOk ? 'met' : 'MISSED'}`,
+      }),
       wrkRow('throughput: nginx 1 worker', nginx1),
       wrkRow('throughput: direct (again)', direct2),
       wrkRow('throughput: nginx auto workers (reference)', nginxAuto),
