@@ -47,8 +47,8 @@ export type { PersistenceModeName, ResolvedServerConfig, ServerConfigFile } from
 export { durationSchema, parseDuration, parseSize, sizeSchema } from './config/units.js';
 export { configInvalid, parseTomlConfig } from './config/toml-config.js';
 export type { ConfigProblem } from './config/toml-config.js';
-export { FUNCTIONS_CONFIG_DEFAULTS, WASM_TRANSPORTS } from './config/schema-parts.js';
-export type { ResolvedFunctionsConfig } from './config/schema-parts.js';
+export { FUNCTIONS_CONFIG_DEFAULTS, NODE_FUNCTIONS_CONFIG_DEFAULTS, WASM_TRANSPORTS } from './config/schema-parts.js';
+export type { ResolvedFunctionsConfig, ResolvedNodeFunctionsConfig } from './config/schema-parts.js';
 export {
   EDGE_CONFIG_DEFAULTS,
   defaultEdgeConfig,

@@ -43,14 +43,22 @@ export interface FunctionsNode {
   nodeFunctions: NodeFunctions;
 }
 
-/** Defaults of node functions (not configurable in aether.toml yet). */
-export const NODE_FUNCTION_DEFAULTS: NodeFunctionDefaults = {
-  memoryLimitMb: 256,
-  timeoutMs: 30_000,
-  scaling: { min: 0, max: 4, targetConcurrency: 16, idleTimeoutS: 60 },
-  maxQueue: 1000,
-  isolation: 'sandbox',
-};
+/** Node-function defaults from `[functions.node]` of aether.toml. */
+export function nodeFunctionDefaultsOf(config: ResolvedServerConfig): NodeFunctionDefaults {
+  const n = config.functions.node;
+  return {
+    memoryLimitMb: Math.max(1, Math.round(n.memoryLimitBytes / (1024 * 1024))),
+    timeoutMs: n.timeoutMs,
+    scaling: {
+      min: n.minInstances,
+      max: n.maxInstances,
+      targetConcurrency: n.targetConcurrency,
+      idleTimeoutS: n.idleTimeoutMs / 1000,
+    },
+    maxQueue: n.maxWaiting,
+    isolation: n.isolation,
+  };
+}
 
 /** Where node functions' zips and unpacked code live: beside the SQLite file, else ./data (a temp dir for the memory tier). */
 function codeDirOf(config: ResolvedServerConfig, closers: Closer[]): string {
@@ -133,7 +141,7 @@ export async function openFunctionsNode(ctx: {
     code: codeStore,
     cache: createCodeCache(codeStore, cacheDir),
     ctx: ctx.processContext,
-    defaults: { ...NODE_FUNCTION_DEFAULTS, ...ctx.nodeFunctionDefaults },
+    defaults: { ...nodeFunctionDefaultsOf(config), ...ctx.nodeFunctionDefaults },
     onColdStart: ctx.onColdStart,
   });
   await nodeFunctions.start();

@@ -210,6 +210,7 @@ export async function startServer(
         onGatewayRequest: (id: string, status: number, seconds: number) =>
           functionMetrics?.request(id, status, seconds),
         maxModuleBytes: config.functions.maxModuleBytes,
+        maxZipBytes: config.functions.node.maxZipBytes,
         defaultTimeoutMs: config.functions.execTimeoutMs,
       },
       store: label,

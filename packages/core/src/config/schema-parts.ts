@@ -44,14 +44,75 @@ const runtimeKeys = {
 /** Seed 002's `[runtime]` section. */
 export const runtimeSectionSchema = z.strictObject(runtimeKeys);
 
-/** Aether's `[functions]` section: seed 002's `[runtime]` keys plus pool settings. */
+/** Defaults of node functions (seed 001), `[functions.node]`. */
+export const NODE_FUNCTIONS_CONFIG_DEFAULTS = {
+  memoryLimitBytes: 256 * 1024 * 1024,
+  timeoutMs: 30_000,
+  minInstances: 0,
+  maxInstances: 4,
+  targetConcurrency: 16,
+  idleTimeoutMs: 60_000,
+  maxWaiting: 1000,
+  isolation: 'sandbox',
+  maxZipBytes: 64 * 1024 * 1024,
+} as const;
+
+/** `[functions.node]`: limits, scaling and isolation of node functions. */
+const nodeFunctionsSchema = z
+  .strictObject({
+    memory_limit: sizeSchema.optional(),
+    timeout: durationSchema.optional(),
+    min_instances: z
+      .number({ error: 'must be a whole number' })
+      .int('must be a whole number')
+      .min(0, 'must not be negative')
+      .optional(),
+    max_instances: positiveIntSchema.optional(),
+    target_concurrency: positiveIntSchema.optional(),
+    idle_timeout: durationSchema.optional(),
+    max_waiting: positiveIntSchema.optional(),
+    isolation: z.enum(['sandbox', 'none'], { error: 'must be "sandbox" or "none"' }).optional(),
+    max_zip_size: sizeSchema.optional(),
+  })
+  .superRefine((n, ctx) => {
+    const min = n.min_instances ?? NODE_FUNCTIONS_CONFIG_DEFAULTS.minInstances;
+    const max = n.max_instances ?? NODE_FUNCTIONS_CONFIG_DEFAULTS.maxInstances;
+    if (min > max) {
+      ctx.addIssue({ code: 'custom', path: ['min_instances'], message: `must not be above max_instances (${max})` });
+    }
+  });
+
+/** Aether's `[functions]` section: seed 002's `[runtime]` keys plus pool settings, and `[functions.node]`. */
 export const functionsSectionSchema = z.strictObject({
   ...runtimeKeys,
   max_module_size: sizeSchema.optional(),
   workers: positiveIntSchema.optional(),
   transport: z.enum(WASM_TRANSPORTS, { error: 'must be "shared-memory" or "message"' }).optional(),
   max_queue: positiveIntSchema.optional(),
+  node: nodeFunctionsSchema.optional(),
 });
+
+/** Node functions' settings with every default filled in. */
+export interface ResolvedNodeFunctionsConfig {
+  /** Memory of one instance (its cgroup limit), unless the function sets memory_limit_mb. @default "256MB" */
+  memoryLimitBytes: number;
+  /** Request timeout, unless the function sets timeout_ms. @default "30s" */
+  timeoutMs: number;
+  /** Instances kept running per function. @default 0 */
+  minInstances: number;
+  /** @default 4 */
+  maxInstances: number;
+  /** Requests one instance takes before more start. @default 16 */
+  targetConcurrency: number;
+  /** Idle time before an extra instance stops. @default "60s" */
+  idleTimeoutMs: number;
+  /** Requests that may wait for an instance, per function; beyond, 503 with Retry-After. @default 1000 */
+  maxWaiting: number;
+  /** @default "sandbox" (bubblewrap) */
+  isolation: 'sandbox' | 'none';
+  /** Largest zip accepted by POST /api/functions/{id}/code. @default "64MB" */
+  maxZipBytes: number;
+}
 
 /** WASM runtime limits and pool settings with every default filled in. */
 export interface ResolvedFunctionsConfig {
@@ -69,6 +130,8 @@ export interface ResolvedFunctionsConfig {
   transport?: (typeof WASM_TRANSPORTS)[number] | undefined;
   /** Requests waiting for a busy pool before new ones get 503. @default 256 */
   maxQueue: number;
+  /** `[functions.node]`. */
+  node: ResolvedNodeFunctionsConfig;
 }
 
 /** Merges `[functions]` and seed 002's `[runtime]` (one of them at most sets a key) over the defaults. */
@@ -85,6 +148,22 @@ export function resolveFunctionsConfig(
     workers: functions.workers,
     transport: functions.transport,
     maxQueue: functions.max_queue ?? d.maxQueue,
+    node: resolveNodeFunctions(functions.node ?? {}),
+  };
+}
+
+function resolveNodeFunctions(n: z.output<typeof nodeFunctionsSchema>): ResolvedNodeFunctionsConfig {
+  const d = NODE_FUNCTIONS_CONFIG_DEFAULTS;
+  return {
+    memoryLimitBytes: n.memory_limit ?? d.memoryLimitBytes,
+    timeoutMs: n.timeout ?? d.timeoutMs,
+    minInstances: n.min_instances ?? d.minInstances,
+    maxInstances: n.max_instances ?? d.maxInstances,
+    targetConcurrency: n.target_concurrency ?? d.targetConcurrency,
+    idleTimeoutMs: n.idle_timeout ?? d.idleTimeoutMs,
+    maxWaiting: n.max_waiting ?? d.maxWaiting,
+    isolation: n.isolation ?? d.isolation,
+    maxZipBytes: n.max_zip_size ?? d.maxZipBytes,
   };
 }
 

@@ -35,6 +35,7 @@ describe('parseServerConfig', () => {
       workers: undefined,
       transport: undefined,
       maxQueue: 256,
+      node: expect.objectContaining({ maxInstances: 4 }) as unknown,
     });
     expect(config.edge).toEqual({ nodeTimeoutMs: 30_000, token: undefined });
   });
@@ -118,6 +119,7 @@ describe('parseServerConfig', () => {
       workers: 3,
       transport: 'message',
       maxQueue: 8,
+      node: expect.objectContaining({ minInstances: 0 }) as unknown,
     });
     expect(own.edge).toEqual({ nodeTimeoutMs: 1500, token: 'join' });
   });
@@ -131,6 +133,41 @@ describe('parseServerConfig', () => {
       key: 'runtime.memory_limit',
     });
     expect(configError('[functions]\ntransport = "pigeon"\n').details).toMatchObject({ key: 'functions.transport' });
+  });
+
+  it("reads [functions.node]: node functions' limits, scaling and isolation, with defaults", () => {
+    expect(parseServerConfig('', 'aether.toml').functions.node).toEqual({
+      memoryLimitBytes: 256 * 1024 * 1024,
+      timeoutMs: 30_000,
+      minInstances: 0,
+      maxInstances: 4,
+      targetConcurrency: 16,
+      idleTimeoutMs: 60_000,
+      maxWaiting: 1000,
+      isolation: 'sandbox',
+      maxZipBytes: 64 * 1024 * 1024,
+    });
+    const config = parseServerConfig(
+      '[functions.node]\nmemory_limit = "128MB"\ntimeout = "5s"\nmin_instances = 1\nmax_instances = 8\ntarget_concurrency = 4\nidle_timeout = "2m"\nmax_waiting = 50\nisolation = "none"\nmax_zip_size = "10MB"\n',
+      'aether.toml',
+    );
+    expect(config.functions.node).toEqual({
+      memoryLimitBytes: 128 * 1024 * 1024,
+      timeoutMs: 5000,
+      minInstances: 1,
+      maxInstances: 8,
+      targetConcurrency: 4,
+      idleTimeoutMs: 120_000,
+      maxWaiting: 50,
+      isolation: 'none',
+      maxZipBytes: 10 * 1024 * 1024,
+    });
+    const err = configError('[functions.node]\nmax_instances = 2\nmin_instances = 3\n');
+    expect(err.details).toMatchObject({ line: 3, key: 'functions.node.min_instances' });
+    expect(configError('[functions.node]\nisolation = "vm"\n').details).toMatchObject({
+      key: 'functions.node.isolation',
+    });
+    expect(configError('[functions.node]\nreplicas = 3\n').message).toContain('replicas');
   });
 
   it('rejects the same setting given under its seed name and its own name', () => {

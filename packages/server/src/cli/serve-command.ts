@@ -73,9 +73,10 @@ export async function runServe(options: ServeCommandOptions & GlobalOptions, io:
     );
   }
   const node = await startServer(config, { insecure, logger, logRequests: options.verbose === true });
+  // Listening for signals before the banner: whoever waits for the banner may stop the node at once.
+  const stopped = waitForShutdown('aether serve', () => node.close(), io);
   for (const line of node.banner) io.stdout(`${line}\n`);
-
-  await waitForShutdown('aether serve', () => node.close(), io);
+  await stopped;
   return 0;
 }
 

@@ -95,6 +95,7 @@ export async function runUp(options: UpOptions, io: CliIo): Promise<number> {
     throw err;
   }
   const status = node.processes.status();
+  const signalled = waitForShutdown('aether up', () => node.close(), io);
   for (const fn of status.functions) say(`${startedLine(fn)}\n`);
   say(`\n${statusTable(status, config.server.host)}\n`);
   for (const note of status.notes) say(`  ! ${note}\n`);
@@ -103,7 +104,7 @@ export async function runUp(options: UpOptions, io: CliIo): Promise<number> {
     process.send!({ type: 'ready', status, host: config.server.host } satisfies UpMessage);
     process.disconnect?.();
   }
-  await Promise.race([waitForShutdown('aether up', () => node.close(), io), stopRequested.then(() => node.close())]);
+  await Promise.race([signalled, stopRequested.then(() => node.close())]);
   return 0;
 }
 

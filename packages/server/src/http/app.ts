@@ -40,6 +40,8 @@ export interface HttpAppOptions {
         /** Each gateway request's outcome (metrics). */
         onGatewayRequest?: ((functionId: string, status: number, seconds: number) => void) | undefined;
         maxModuleBytes: number;
+        /** Largest node-function zip. @default 64 MiB */
+        maxZipBytes?: number | undefined;
         defaultTimeoutMs: number;
       }
     | undefined;
@@ -129,7 +131,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
     if (fns.nodeFunctions !== undefined) {
       await registerGatewayRoutes(app, {
         nodeFunctions: fns.nodeFunctions,
-        maxZipBytes: 64 * 1024 * 1024,
+        maxZipBytes: fns.maxZipBytes ?? 64 * 1024 * 1024,
         onRequest: fns.onGatewayRequest,
       });
     }
