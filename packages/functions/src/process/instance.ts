@@ -87,6 +87,8 @@ export class ProcessInstance {
   private handshake: Handshake | null = null;
   private readonly stderr = new OutputTail();
   private stopping = false;
+  /** Why start() gave up, when it did (the exit is then reported with this reason). */
+  private startFailure: { code: ErrorCode; message: string; reason: ExitReason } | null = null;
   private exited: Promise<void> | null = null;
 
   constructor(readonly options: InstanceOptions) {}
@@ -207,8 +209,6 @@ export class ProcessInstance {
     this.startMs = Math.round((performance.now() - t0) * 100) / 100;
     this.state = 'READY';
   }
-
-  private startFailure: { code: ErrorCode; message: string; reason: ExitReason } | null = null;
 
   /** Records why the start failed, kills the process, and returns the error to throw. */
   private failStart(code: ErrorCode, message: string, reason: ExitReason): AetherError {

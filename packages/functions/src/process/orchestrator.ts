@@ -16,13 +16,10 @@ import { createLauncher } from './launcher.js';
 import { ProcessFunction, type FunctionContext } from './process-function.js';
 import { findBubblewrap } from './sandbox.js';
 import type { OrchestratorStatus } from './types.js';
+import type { WasmLogger } from '../wasm/worker-pool-options.js';
 
-/** Logger of the orchestrator (pino-compatible subset). */
-export interface OrchestratorLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+/** Logger of the orchestrator: the same pino-compatible subset as the WASM pool's. */
+export type OrchestratorLogger = WasmLogger;
 
 /** Options of createOrchestrator. */
 export interface OrchestratorOptions {

@@ -3,6 +3,7 @@
  * states, exits, and the per-function status and statistics that
  * `GET /api/orchestrator`, `aether list`, `aether stats` and the TUI show.
  */
+import type { ResolvedFunctionsFile } from '@aether/core';
 
 /** DESIGN.md section 5: the life of one instance. */
 export type InstanceState = 'STARTING' | 'READY' | 'BUSY' | 'DRAINING' | 'STOPPED' | 'FAILED';
@@ -98,13 +99,8 @@ export interface OrchestratorStatus {
   at: string;
   /** The functions file the orchestrator was started or last deployed with. */
   file: string | null;
-  orchestrator: {
-    shmBufferSize: number;
-    warmPoolSize: number;
-    restoreTimeoutMs: number;
-    snapshotDir: string;
-    startTimeoutMs: number;
-  };
+  /** The file's `orchestrator:` settings (zeros and '' before the first deploy). */
+  orchestrator: ResolvedFunctionsFile['orchestrator'];
   /** How memory limits are enforced: cgroup v2, v1, or not at all (with why). */
   limits: { cgroup: 'v2' | 'v1' | 'none'; detail: string };
   /** Settings that have no effect on this host, one sentence each (also printed at start-up). */

@@ -158,31 +158,26 @@ export function writeZip(entries: readonly ZipEntry[]): Buffer {
     const crc = crc32(data);
     if (offset + 30 + name.length + body.length > 0xffffffff) throw tooLarge();
 
+    // The local header and the central directory share these fields, at different offsets.
+    const shared = (buf: Buffer, at: number): void => {
+      buf.writeUInt16LE(VERSION_NEEDED, at);
+      buf.writeUInt16LE(FLAG_UTF8, at + 2);
+      buf.writeUInt16LE(method, at + 4);
+      buf.writeUInt16LE(DOS_TIME, at + 6);
+      buf.writeUInt16LE(DOS_DATE, at + 8);
+      buf.writeUInt32LE(crc, at + 10);
+      buf.writeUInt32LE(body.length, at + 14);
+      buf.writeUInt32LE(data.length, at + 18);
+      buf.writeUInt16LE(name.length, at + 22);
+    };
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(VERSION_NEEDED, 4);
-    local.writeUInt16LE(FLAG_UTF8, 6);
-    local.writeUInt16LE(method, 8);
-    local.writeUInt16LE(DOS_TIME, 10);
-    local.writeUInt16LE(DOS_DATE, 12);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(body.length, 18);
-    local.writeUInt32LE(data.length, 22);
-    local.writeUInt16LE(name.length, 26);
-    local.writeUInt16LE(0, 28);
+    shared(local, 4);
 
     const header = Buffer.alloc(46);
     header.writeUInt32LE(0x02014b50, 0);
     header.writeUInt16LE(MADE_BY_UNIX, 4);
-    header.writeUInt16LE(VERSION_NEEDED, 6);
-    header.writeUInt16LE(FLAG_UTF8, 8);
-    header.writeUInt16LE(method, 10);
-    header.writeUInt16LE(DOS_TIME, 12);
-    header.writeUInt16LE(DOS_DATE, 14);
-    header.writeUInt32LE(crc, 16);
-    header.writeUInt32LE(body.length, 20);
-    header.writeUInt32LE(data.length, 24);
-    header.writeUInt16LE(name.length, 28);
+    shared(header, 6);
     // Extra field, comment, disk number and internal attributes stay 0. The
     // external attributes hold the Unix mode (high 16 bits) and the MS-DOS
     // directory flag; arithmetic, not bit operators, keeps them unsigned.

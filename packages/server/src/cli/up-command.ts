@@ -12,11 +12,17 @@ import path from 'node:path';
 import { aetherError, fromErrorBody, toAetherError, type ErrorBody, type ResolvedServerConfig } from '@aether/core';
 import type { OrchestratorStatus } from '@aether/functions';
 import { loadFunctionsFile } from '../config/functions-file.js';
-import { loadServerConfig, readConfigText } from '../config/load-config.js';
+import { readConfigText } from '../config/load-config.js';
 import { assertSafeBind, startServer } from '../serve.js';
 import type { CliIo } from './io.js';
 import { orchestratorBanner, startedLine, statusTable } from './orchestrator-banner.js';
-import { createCliLogger, waitForShutdown, type GlobalOptions, type ServeCommandOptions } from './serve-command.js';
+import {
+  createCliLogger,
+  resolveServeConfig,
+  waitForShutdown,
+  type GlobalOptions,
+  type ServeCommandOptions,
+} from './serve-command.js';
 import { clientFor, type RemoteOptions } from './workflow-commands.js';
 
 /** Options of `aether up`. */
@@ -41,27 +47,13 @@ function functionsFileOf(options: UpOptions, io: CliIo): { text: string; file: s
   return { text: readConfigText(file, io.cwd, true) ?? '', file, full: path.resolve(io.cwd, file) };
 }
 
-function serverConfigFor(options: UpOptions, io: CliIo): ResolvedServerConfig {
-  return loadServerConfig({
-    cwd: io.cwd,
-    env: io.env,
-    flags: {
-      grpcPort: options.grpcPort,
-      httpPort: options.httpPort,
-      host: options.host,
-      persistence: options.persistence,
-      db: options.db,
-      token: options.token,
-    },
-  }).config;
-}
-
 /** Runs `aether up`. @returns the exit code */
 export async function runUp(options: UpOptions, io: CliIo): Promise<number> {
   const { text, file, full } = functionsFileOf(options, io);
   // Checked here too, so a bad file fails at once with its line numbers, before any daemon starts.
   const functions = loadFunctionsFile(text, file, full);
-  const config = serverConfigFor(options, io);
+  // Server settings as `aether serve` takes them (./aether.toml, env, flags); -c names the functions file here.
+  const config = resolveServeConfig({ ...options, config: undefined }, io);
   assertSafeBind(config.server.host, config.auth.token, options.insecure === true);
   if (options.foreground !== true && process.send === undefined) return startDetached(options, config, io);
 

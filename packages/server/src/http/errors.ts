@@ -5,6 +5,7 @@
  */
 import { AetherError, aetherError, type ErrorCode } from '@aether/core';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
 
 /** Fastify error codes mapped to catalogue codes. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -64,4 +65,19 @@ export function installErrorHandlers(app: FastifyInstance): void {
     }
     return sendError(reply, error);
   });
+}
+
+/**
+ * Parses a request body with a zod schema; the first problem becomes `code`
+ * (400) naming its field, e.g. `deploy body: file: must be an absolute path`.
+ */
+export function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string, code: ErrorCode, expected = ''): T {
+  const parsed = schema.safeParse(body ?? {});
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const where = issue?.path.join('.') || 'body';
+  throw aetherError(
+    code,
+    `${what}: ${where}: ${issue?.message ?? 'invalid'}${expected === '' ? '' : ` (expected ${expected})`}`,
+  );
 }

@@ -17,6 +17,7 @@ import {
 import { aetherError } from '@aether/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
+import { parseBody } from './errors.js';
 
 /** Seed 002 writes times as `2025-10-27T10:30:00Z`: ISO 8601 without milliseconds. */
 export function seedTime(iso: string): string {
@@ -74,14 +75,6 @@ const nodeCreateBody = z.strictObject({
 
 const nodePatchBody = nodeCreateBody.omit({ name: true, runtime: true }).partial();
 
-function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
-  const parsed = schema.safeParse(body ?? {});
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const where = issue?.path.join('.') || 'body';
-  throw aetherError('AETHER_E_FN_INVALID', `${what}: ${where}: ${issue?.message ?? 'invalid'}`);
-}
-
 function idParam(params: unknown): string {
   return (params as { id: string }).id;
 }
@@ -95,7 +88,7 @@ export function registerFunctionRoutes(app: FastifyInstance, options: FunctionRo
   const node = options.nodeFunctions;
   app.post('/api/functions', { bodyLimit: deployBodyLimit }, async (request, reply) => {
     if ((request.body as { runtime?: unknown } | null)?.runtime === 'node' && node !== undefined) {
-      const b = parseBody(nodeCreateBody, request.body, 'POST /api/functions');
+      const b = parseBody(nodeCreateBody, request.body, 'POST /api/functions', 'AETHER_E_FN_INVALID');
       const created = await node.create(b.name, {
         envVars: b.env_vars,
         memoryLimitMb: b.memory_limit_mb,
@@ -149,7 +142,7 @@ export function registerFunctionRoutes(app: FastifyInstance, options: FunctionRo
       functions.require(id);
       throw aetherError('AETHER_E_FN_INVALID', `${id} is a WASM function: redeploy it with POST /api/functions`);
     }
-    const b = parseBody(nodePatchBody, request.body, `PATCH /api/functions/${id}`);
+    const b = parseBody(nodePatchBody, request.body, `PATCH /api/functions/${id}`, 'AETHER_E_FN_INVALID');
     return functionToJson(
       await node.update(id, { envVars: b.env_vars, memoryLimitMb: b.memory_limit_mb, timeoutMs: b.timeout_ms }),
     );

@@ -8,6 +8,7 @@ import { aetherError } from '@aether/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { loadFunctionsFile } from '../config/functions-file.js';
+import { parseBody } from './errors.js';
 import type { ProcessHost } from '../process-host.js';
 
 const deployBody = z.strictObject({
@@ -32,15 +33,13 @@ export function registerOrchestratorRoutes(app: FastifyInstance, options: Orches
   app.get('/api/orchestrator', () => processes.status());
 
   app.post('/api/orchestrator/deploy', async (request, reply) => {
-    const parsed = deployBody.safeParse(request.body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw aetherError(
-        'AETHER_E_INVALID_ARGUMENT',
-        `deploy body: ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'} (expected {"file": "/abs/path.yaml", "text": "..."})`,
-      );
-    }
-    const { file, text } = parsed.data;
+    const { file, text } = parseBody(
+      deployBody,
+      request.body,
+      'deploy body',
+      'AETHER_E_INVALID_ARGUMENT',
+      '{"file": "/abs/path.yaml", "text": "..."}',
+    );
     const functionsFile = loadFunctionsFile(text, path.basename(file), file);
     const result = await processes.deploy(functionsFile, file);
     return reply.code(200).send({ ...result, status: processes.status() });
