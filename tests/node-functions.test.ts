@@ -4,8 +4,9 @@
  * query), both handler shapes, streaming bodies, 200 concurrent requests to a
  * function at zero, scale to max and back to zero, a rollout under constant
  * load with zero failed requests, a throwing handler (500, instance kept), an
- * exiting handler (replaced), bad zips with their codes, and env vars that
- * stay with their function.
+ * exiting handler (replaced), bad zips with their codes, env vars that
+ * stay with their function, and per-function scaling (checked, shown, kept
+ * across a restart, and obeyed: max instances and min instances).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, type Dirent } from 'node:fs';
@@ -58,6 +59,18 @@ async function create(base: string, name: string, env: Record<string, string> = 
   });
   expect(res.status).toBe(201);
   return (await res.json()) as { id: string; version: number };
+}
+
+/** A JSON request to the node's API: its status and body. */
+async function api(base: string, method: string, route: string, body?: unknown) {
+  const res = await fetch(`${base}${route}`, {
+    method,
+    ...(body !== undefined && { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+  return {
+    status: res.status,
+    body: (await res.json()) as Record<string, unknown> & { error?: { code: string; message: string } },
+  };
 }
 
 async function upload(base: string, id: string, zip: Buffer) {
@@ -328,5 +341,159 @@ describe('node functions (seed 001)', () => {
     await upload(base, 'b', zip);
     expect(((await (await fetch(`${base}/functions/a/`)).json()) as { secret: string }).secret).toBe('only-a');
     expect(((await (await fetch(`${base}/functions/b/`)).json()) as { secret: string | null }).secret).toBeNull();
+  });
+
+  it('takes scaling on create and PATCH, shows the effective scaling, and refuses bad scaling with AETHER_E_FN_INVALID', async () => {
+    const { base } = await node({ min: 0, max: 4, targetConcurrency: 16, idleTimeoutS: 60 });
+    const created = await api(base, 'POST', '/api/functions', {
+      name: 'scaled',
+      runtime: 'node',
+      scaling: { max: 2, target_concurrency: 3 },
+    });
+    expect(created.status).toBe(201);
+    // Missing fields take the node's defaults.
+    expect((await api(base, 'GET', '/api/functions/scaled')).body.scaling).toEqual({
+      min: 0,
+      max: 2,
+      target_concurrency: 3,
+      idle_timeout_s: 60,
+    });
+    await create(base, 'plain');
+    const defaults = { min: 0, max: 4, target_concurrency: 16, idle_timeout_s: 60 };
+    expect((await api(base, 'GET', '/api/functions/plain')).body.scaling).toEqual(defaults);
+    const listed = (await api(base, 'GET', '/api/functions')).body.functions as { id: string; scaling: unknown }[];
+    expect(listed.find((f) => f.id === 'scaled')?.scaling).toMatchObject({ max: 2, target_concurrency: 3 });
+
+    // PATCH replaces the overrides; null returns to the defaults.
+    const patched = await api(base, 'PATCH', '/api/functions/scaled', { scaling: { min: 1, idle_timeout_s: 0.5 } });
+    expect(patched.status).toBe(200);
+    expect(patched.body.scaling).toEqual({ min: 1, max: 4, target_concurrency: 16, idle_timeout_s: 0.5 });
+    expect((await api(base, 'GET', '/api/functions/scaled')).body.scaling).toEqual(patched.body.scaling);
+    const reset = await api(base, 'PATCH', '/api/functions/scaled', { scaling: null });
+    expect(reset.body.scaling).toEqual(defaults);
+
+    const bad: [unknown, string][] = [
+      [{ min: -1 }, 'scaling.min'],
+      [{ min: 1.5 }, 'scaling.min'],
+      [{ max: 0 }, 'scaling.max'],
+      [{ max: 100_000 }, 'scaling.max'],
+      [{ target_concurrency: 0 }, 'scaling.target_concurrency'],
+      [{ idle_timeout_s: -1 }, 'scaling.idle_timeout_s'],
+      [{ idle_timeout_s: '60' }, 'scaling.idle_timeout_s'],
+      [{ min: 3, max: 2 }, 'scaling.min (3) must not be above scaling.max (2)'],
+      // Above the node's default max of 4.
+      [{ min: 5 }, "scaling.min (5) must not be above the node's default max (4)"],
+      [{ max: 2, burst: 3 }, '"burst"'],
+      ['lots', 'scaling'],
+    ];
+    for (const [scaling, mentions] of bad) {
+      const r = await api(base, 'POST', '/api/functions', { name: 'bad', runtime: 'node', scaling });
+      expect({ scaling, status: r.status, code: r.body.error?.code }).toEqual({
+        scaling,
+        status: 400,
+        code: 'AETHER_E_FN_INVALID',
+      });
+      expect(r.body.error?.message).toContain(mentions);
+      const p = await api(base, 'PATCH', '/api/functions/plain', { scaling });
+      expect([p.status, p.body.error?.code]).toEqual([400, 'AETHER_E_FN_INVALID']);
+    }
+    expect((await api(base, 'GET', '/api/functions/bad')).status).toBe(404);
+    expect((await api(base, 'GET', '/api/functions/plain')).body).toMatchObject({ version: 1, scaling: defaults });
+
+    // A WASM function runs on the shared worker pool: its scaling is refused, not ignored.
+    const wasm = await api(base, 'POST', '/api/functions', {
+      name: 'mod',
+      wasm_b64: Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]).toString('base64'),
+      scaling: { max: 1 },
+    });
+    expect([wasm.status, wasm.body.error?.code]).toEqual([400, 'AETHER_E_FN_INVALID']);
+    expect(wasm.body.error?.message).toMatch(/scaling applies to node functions only/);
+  });
+
+  it('never runs more than scaling.max instances: {max: 1, target_concurrency: 1} serves 10 concurrent requests one at a time', async () => {
+    const { n, base } = await node({ min: 0, max: 4, targetConcurrency: 16, idleTimeoutS: 60 });
+    const created = await api(base, 'POST', '/api/functions', {
+      name: 'single',
+      runtime: 'node',
+      scaling: { max: 1, target_concurrency: 1 },
+    });
+    expect(created.status).toBe(201);
+    // Each answer tells which instance served it and how many requests that instance ever held at once.
+    const handler = `let active = 0, peak = 0;
+      module.exports = (req, res) => {
+        active++; peak = Math.max(peak, active);
+        setTimeout(() => { active--; res.end(JSON.stringify({ instance: process.env.AETHER_INSTANCE_ID, peak })); }, 40);
+      };`;
+    expect((await upload(base, 'single', zipOf({ 'handler.js': handler }))).status).toBe(201);
+    const stats = () => n.nodeFunctions.stats().find((s) => s.id === 'single')!;
+    const before = stats();
+    expect(before.instances).toHaveLength(1);
+    // Watch the pool in-process for the whole load: instances running plus starting.
+    let most = 0;
+    let mostQueued = 0;
+    const watch = setInterval(() => {
+      const s = stats();
+      most = Math.max(most, s.instances.length + s.starting);
+      mostQueued = Math.max(mostQueued, s.queued);
+    }, 1);
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        const r = await fetch(`${base}/functions/single/`);
+        return { status: r.status, ...((await r.json()) as { instance: string; peak: number }) };
+      }),
+    ).finally(() => clearInterval(watch));
+    expect(answers.map((a) => a.status)).toEqual(Array(10).fill(200));
+    expect(new Set(answers.map((a) => a.instance))).toEqual(new Set([before.instances[0]!.id]));
+    expect(Math.max(...answers.map((a) => a.peak))).toBe(1);
+    expect(most).toBe(1);
+    // The requests did arrive together: they waited in the queue for the one instance.
+    expect(mostQueued).toBeGreaterThan(0);
+    expect(stats().coldStarts).toBe(before.coldStarts);
+  });
+
+  it('keeps scaling.min instances ready before any request, across a restart of a node on SQLite', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'aether-nodefn-'));
+    dirs.push(dir);
+    const start = async () => {
+      const config = defaultServerConfig();
+      config.server.grpcPort = 0;
+      config.server.httpPort = 0;
+      config.server.dbPath = path.join(dir, 'aether.db');
+      const n = await startServer(config);
+      return { n, base: `http://127.0.0.1:${n.httpPort}` };
+    };
+    const instancesOf = (n: RunningServer, id: string) =>
+      n.nodeFunctions.stats().find((s) => s.id === id)?.instances ?? [];
+    const first = await start();
+    nodes.push(first.n);
+    // Both stop idle instances at once; only the minimum of "warm" is kept.
+    for (const [name, min] of [
+      ['warm', 1],
+      ['cold', 0],
+    ] as const) {
+      const r = await api(first.base, 'POST', '/api/functions', {
+        name,
+        runtime: 'node',
+        scaling: { min, idle_timeout_s: 0 },
+      });
+      expect(r.status).toBe(201);
+      expect((await upload(first.base, name, zipOf({ 'handler.js': HELLO }))).status).toBe(201);
+    }
+    await waitFor(() => instancesOf(first.n, 'cold').length === 0, 'the idle instance of cold to stop');
+    expect(instancesOf(first.n, 'warm')).toHaveLength(1);
+    await nodes.splice(nodes.indexOf(first.n), 1)[0]!.close();
+
+    const second = await start();
+    nodes.push(second.n);
+    // No request has reached the new node: warm's instance was started for its minimum.
+    expect(instancesOf(second.n, 'warm').map((i) => i.state)).toEqual(['READY']);
+    expect(instancesOf(second.n, 'cold')).toEqual([]);
+    expect((await api(second.base, 'GET', '/api/functions/warm')).body.scaling).toMatchObject({
+      min: 1,
+      idle_timeout_s: 0,
+    });
+    const res = await fetch(`${second.base}/functions/warm/`);
+    expect(res.status).toBe(200);
+    expect(second.n.nodeFunctions.stats().find((s) => s.id === 'warm')?.coldStarts).toBe(1);
   });
 });

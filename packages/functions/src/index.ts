@@ -8,9 +8,17 @@ export {};
  * The registry contract: FunctionRecord (a deployed function; id = name, version 1 on
  * the first deploy, +1 on each redeploy), FunctionInput (what a deploy gives
  * putFunction), NodeRecord (an edge node), FunctionStore (functions, code by sha256,
- * edge nodes; implemented in memory, SQLite and PostgreSQL) and FunctionStoreKind.
+ * edge nodes; implemented in memory, SQLite and PostgreSQL), FunctionStoreKind and
+ * FunctionScaling (a node function's scaling overrides; missing fields take the node's defaults).
  */
-export type { FunctionInput, FunctionRecord, FunctionStore, FunctionStoreKind, NodeRecord } from './registry/types.js';
+export type {
+  FunctionInput,
+  FunctionRecord,
+  FunctionScaling,
+  FunctionStore,
+  FunctionStoreKind,
+  NodeRecord,
+} from './registry/types.js';
 /**
  * Opens the function store that goes with a node's workflow store: memory for the
  * 'memory' tier, PostgreSQL (its own small pool) for a postgres URL, else SQLite over
@@ -28,7 +36,7 @@ export type { FunctionStoreSpec } from './registry/open-function-store.js';
  * @example
  * const store = createMemoryFunctionStore();
  * await store.putFunction({ id: 'hello', name: 'hello', runtime: 'wasm', hash: sha256Hex(code),
- *   sizeBytes: code.byteLength, memoryLimitMb: null, timeoutMs: null, envVars: {} }, code, new Date());
+ *   sizeBytes: code.byteLength, memoryLimitMb: null, timeoutMs: null, scaling: null, envVars: {} }, code, new Date());
  */
 export { createMemoryFunctionStore } from './registry/memory-function-store.js';
 /**

@@ -12,7 +12,8 @@ import path from 'node:path';
 import { aetherError } from '@aether/core';
 import type { CodeCache, CodeStore } from '../code/code-store.js';
 import type { FunctionContext } from '../process/process-function.js';
-import type { FunctionRecord, FunctionStore } from '../registry/types.js';
+import type { FunctionRecord, FunctionScaling, FunctionStore } from '../registry/types.js';
+import { checkScaling, effectiveScaling } from './function-scaling.js';
 import { RequestPool, type PoolScaling, type Slot } from './request-pool.js';
 
 /** The runner every node-function instance executes (plain JS, no build step). */
@@ -34,6 +35,8 @@ export interface NodeFunctionChange {
   envVars?: Record<string, string> | undefined;
   memoryLimitMb?: number | null | undefined;
   timeoutMs?: number | null | undefined;
+  /** Replaces the function's scaling overrides; null returns to the node's defaults. */
+  scaling?: FunctionScaling | null | undefined;
 }
 
 /** Per-function numbers for the API and the metrics. */
@@ -60,6 +63,8 @@ export interface NodeFunctions {
   acquire(id: string): Promise<Slot>;
   /** The effective timeout of a function's requests. */
   timeoutMs(id: string): number;
+  /** The effective scaling of a function: its overrides over the node's defaults. */
+  scaling(id: string): PoolScaling;
   stats(): NodeFunctionStats[];
   close(): Promise<void>;
 }
@@ -127,7 +132,7 @@ export function createNodeFunctions(options: NodeFunctionsOptions): NodeFunction
       env: record.envVars,
       memoryLimitMb: record.memoryLimitMb ?? defaults.memoryLimitMb,
       timeoutMs: record.timeoutMs ?? defaults.timeoutMs,
-      scaling: defaults.scaling,
+      scaling: effectiveScaling(record.scaling, defaults.scaling),
       sandbox,
       maxQueue: defaults.maxQueue,
       ctx,
@@ -166,6 +171,7 @@ export function createNodeFunctions(options: NodeFunctionsOptions): NodeFunction
   };
 
   const checkChange = (change: NodeFunctionChange): void => {
+    if (change.scaling !== undefined) checkScaling(change.scaling, defaults.scaling);
     if (change.envVars !== undefined) {
       for (const [k, v] of Object.entries(change.envVars)) {
         if (k === '' || k.includes('=') || k.includes('\0') || typeof v !== 'string' || v.includes('\0')) {
@@ -220,6 +226,7 @@ export function createNodeFunctions(options: NodeFunctionsOptions): NodeFunction
           sizeBytes: 0,
           memoryLimitMb: change.memoryLimitMb ?? null,
           timeoutMs: change.timeoutMs ?? null,
+          scaling: change.scaling ?? null,
           envVars: change.envVars ?? {},
         },
         new Uint8Array(0),
@@ -244,6 +251,7 @@ export function createNodeFunctions(options: NodeFunctionsOptions): NodeFunction
         envVars: change.envVars ?? record.envVars,
         memoryLimitMb: change.memoryLimitMb === undefined ? record.memoryLimitMb : change.memoryLimitMb,
         timeoutMs: change.timeoutMs === undefined ? record.timeoutMs : change.timeoutMs,
+        scaling: change.scaling === undefined ? record.scaling : change.scaling,
       };
       return rollOut({ ...input, version: record.version + 1 }, () =>
         store.putFunction(input, new Uint8Array(0), now()),
@@ -275,6 +283,8 @@ export function createNodeFunctions(options: NodeFunctionsOptions): NodeFunction
     },
 
     timeoutMs: (id) => require(id).timeoutMs ?? defaults.timeoutMs,
+
+    scaling: (id) => effectiveScaling(require(id).scaling, defaults.scaling),
 
     stats: () =>
       [...records.values()].map((r) => {

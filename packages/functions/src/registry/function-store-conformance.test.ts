@@ -158,6 +158,7 @@ function deploy(name: string, code: Uint8Array, over: Partial<FunctionInput> = {
     sizeBytes: code.byteLength,
     memoryLimitMb: null,
     timeoutMs: null,
+    scaling: null,
     envVars: {},
     ...over,
   };
@@ -249,6 +250,7 @@ describe.each(HARNESSES)('%s function store', (kind, makeHarness) => {
         sizeBytes: 0,
         memoryLimitMb: null,
         timeoutMs: null,
+        scaling: null,
         envVars: { SECRET: '123' },
       },
       none,
@@ -276,6 +278,36 @@ describe.each(HARNESSES)('%s function store', (kind, makeHarness) => {
       'AETHER_E_INVALID_ARGUMENT',
     );
     expect(await store.getFunction('fn-1')).toStrictEqual(uploaded);
+  });
+
+  it('keeps scaling overrides with only the fields set, replaces them on redeploy, and reads none as null', async () => {
+    const { store } = await harness.fresh();
+    const none = new Uint8Array(0);
+    const node = (scaling: FunctionInput['scaling']): FunctionInput => ({
+      ...deploy('scaled', none, { runtime: 'node', hash: '', sizeBytes: 0 }),
+      scaling,
+    });
+    const full = { min: 1, max: 3, targetConcurrency: 2, idleTimeoutS: 0.25 };
+    const first = await store.putFunction(node(full), none, T0);
+    expect(first.scaling).toStrictEqual(full);
+    expect((await store.getFunction('scaled'))?.scaling).toStrictEqual(full);
+    // min 0 and idle 0 are settings, not absences.
+    const zeros = await store.putFunction(node({ min: 0, idleTimeoutS: 0 }), none, T1);
+    expect(zeros.scaling).toStrictEqual({ min: 0, idleTimeoutS: 0 });
+    expect((await store.listFunctions())[0]?.scaling).toStrictEqual({ min: 0, idleTimeoutS: 0 });
+    // Fields given as undefined are not kept; an override without fields is no override.
+    const partial = await store.putFunction(node({ max: 5, min: undefined }), none, T1);
+    expect(partial.scaling).toStrictEqual({ max: 5 });
+    expect(Object.keys((await store.getFunction('scaled'))!.scaling!)).toStrictEqual(['max']);
+    expect((await store.putFunction(node({}), none, T2)).scaling).toBeNull();
+    expect((await store.getFunction('scaled'))?.scaling).toBeNull();
+    await store.putFunction(node({ targetConcurrency: 7 }), none, T2);
+    expect((await store.putFunction(node(null), none, T2)).scaling).toBeNull();
+    expect((await store.getFunction('scaled'))?.version).toBe(6);
+    // A copy: changing what was returned changes nothing stored.
+    const got = await store.putFunction(node({ max: 2 }), none, T2);
+    got.scaling!.max = 99;
+    expect((await store.getFunction('scaled'))?.scaling).toStrictEqual({ max: 2 });
   });
 
   it('shares identical code between functions and drops it only when no function uses it', async () => {
@@ -343,6 +375,13 @@ describe.each(HARNESSES)('%s function store', (kind, makeHarness) => {
       ['zero memory limit', deploy('f', code, { memoryLimitMb: 0 }), code],
       ['fractional timeout', deploy('f', code, { timeoutMs: 1.5 }), code],
       ['non-string env var', deploy('f', code, { envVars: { N: 1 as unknown as string } }), code],
+      ['negative scaling.min', deploy('f', code, { scaling: { min: -1 } }), code],
+      ['zero scaling.max', deploy('f', code, { scaling: { max: 0 } }), code],
+      ['fractional scaling.targetConcurrency', deploy('f', code, { scaling: { targetConcurrency: 1.5 } }), code],
+      ['negative scaling.idleTimeoutS', deploy('f', code, { scaling: { idleTimeoutS: -1 } }), code],
+      ['infinite scaling.idleTimeoutS', deploy('f', code, { scaling: { idleTimeoutS: Infinity } }), code],
+      ['unknown scaling field', deploy('f', code, { scaling: { maximum: 2 } as FunctionInput['scaling'] }), code],
+      ['scaling not an object', deploy('f', code, { scaling: 3 as unknown as FunctionInput['scaling'] }), code],
       ['code not bytes', deploy('f', code), 'module' as unknown as Uint8Array],
     ];
     for (const [why, input, bytesIn] of bad) {
@@ -437,12 +476,22 @@ describe.each(HARNESSES)('%s function store', (kind, makeHarness) => {
     const opened = await harness.fresh();
     const code = new Uint8Array(randomBytes(4096));
     const fn = await opened.store.putFunction(deploy('durable', code, { envVars: { K: 'v' } }), code, T0);
+    const scaled = await opened.store.putFunction(
+      {
+        ...deploy('scaled', new Uint8Array(0), { runtime: 'node', hash: '', sizeBytes: 0 }),
+        scaling: { min: 1, max: 1, targetConcurrency: 1, idleTimeoutS: 1.5 },
+      },
+      new Uint8Array(0),
+      T0,
+    );
     await opened.store.upsertNode('edge-01', 'http://edge:9091', T0);
     await opened.store.setNodeStats('edge-01', { up: true });
 
     const { store } = await opened.reopen!();
     expect(await store.getFunction('durable')).toStrictEqual(fn);
-    expect(await store.listFunctions()).toStrictEqual([fn]);
+    expect(await store.getFunction('scaled')).toStrictEqual(scaled);
+    expect(scaled.scaling).toStrictEqual({ min: 1, max: 1, targetConcurrency: 1, idleTimeoutS: 1.5 });
+    expect(await store.listFunctions()).toStrictEqual([fn, scaled]);
     expect(await store.getCode(fn.hash)).toStrictEqual(code);
     expect(await store.listNodes()).toStrictEqual([
       {
@@ -456,6 +505,27 @@ describe.each(HARNESSES)('%s function store', (kind, makeHarness) => {
     expect((await store.putFunction(deploy('durable', code), code, T1)).version).toBe(2);
   });
 
+  it('adds the scaling columns to a registry created before them, reading its functions as unscaled', async () => {
+    const opened = await harness.fresh();
+    const code = bytes('an old module');
+    const old = await opened.store.putFunction(deploy('old', code, { timeoutMs: 900 }), code, T0);
+    // The registry as it was before scaling: the same table without the scale_* columns.
+    await opened.exec!(
+      ['scale_min', 'scale_max', 'scale_target_concurrency', 'scale_idle_timeout_s']
+        .map((c) => `ALTER TABLE aether_functions DROP COLUMN ${c};`)
+        .join('\n'),
+    );
+    const { store, reopen } = await opened.reopen!();
+    expect(await store.getFunction('old')).toStrictEqual({ ...old, scaling: null });
+    const none = new Uint8Array(0);
+    const input = { ...deploy('new', none, { runtime: 'node', hash: '', sizeBytes: 0 }), scaling: { max: 2 } };
+    expect((await store.putFunction(input, none, T1)).scaling).toStrictEqual({ max: 2 });
+    // Opening an up-to-date registry again changes nothing.
+    const again = await reopen!();
+    expect((await again.store.getFunction('new'))?.scaling).toStrictEqual({ max: 2 });
+    expect(await again.store.getFunction('old')).toStrictEqual(old);
+  });
+
   it('reports a damaged row or code as AETHER_E_STORE_CORRUPT', async () => {
     const { store, exec } = await harness.fresh();
     const code = bytes('intact module');
@@ -467,6 +537,11 @@ describe.each(HARNESSES)('%s function store', (kind, makeHarness) => {
     // A redeploy of the same bytes repairs the content-addressed row.
     await store.putFunction(deploy('bad', code), code, T1);
     expect(await store.getCode(fn.hash)).toStrictEqual(code);
+
+    await exec!(`UPDATE aether_functions SET scale_max = 0 WHERE id = 'good'`);
+    const zeroMax = await expectAetherError(store.getFunction('good'), 'AETHER_E_STORE_CORRUPT');
+    expect(zeroMax.details).toMatchObject({ table: 'aether_functions', key: 'good', field: 'scale_max' });
+    await exec!(`UPDATE aether_functions SET scale_max = NULL WHERE id = 'good'`);
 
     await exec!(`UPDATE aether_functions SET runtime = 'python' WHERE id = 'bad'`);
     const err = await expectAetherError(store.getFunction('bad'), 'AETHER_E_STORE_CORRUPT');

@@ -19,7 +19,7 @@ interface StoredNode {
 }
 
 function copyFunction(f: FunctionRecord): FunctionRecord {
-  return { ...f, envVars: { ...f.envVars } };
+  return { ...f, scaling: f.scaling === null ? null : { ...f.scaling }, envVars: { ...f.envVars } };
 }
 
 function toNodeRecord(n: StoredNode): NodeRecord {

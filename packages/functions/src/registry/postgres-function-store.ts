@@ -22,6 +22,7 @@ import {
   millisOf,
   rowToFunction,
   rowToNode,
+  scalingColumns,
   statsJson,
   storeClosed,
   type FunctionRow,
@@ -71,6 +72,12 @@ CREATE TABLE IF NOT EXISTS aether_functions (
   updated_at bigint NOT NULL
 );
 CREATE INDEX IF NOT EXISTS aether_functions_by_hash ON aether_functions (hash);
+-- Scaling overrides of node functions (null: the node's default), added to registries created before them.
+ALTER TABLE aether_functions
+  ADD COLUMN IF NOT EXISTS scale_min integer,
+  ADD COLUMN IF NOT EXISTS scale_max integer,
+  ADD COLUMN IF NOT EXISTS scale_target_concurrency integer,
+  ADD COLUMN IF NOT EXISTS scale_idle_timeout_s double precision;
 -- Node functions keep their zips in the code store, not in aether_function_code: no foreign key
 -- (registries created before node functions had one).
 ALTER TABLE aether_functions DROP CONSTRAINT IF EXISTS aether_functions_hash_fkey;
@@ -90,10 +97,13 @@ const SQL = {
     ON CONFLICT (hash) DO UPDATE SET code = EXCLUDED.code WHERE aether_function_code.code <> EXCLUDED.code`,
   previousHash: 'SELECT hash FROM aether_functions WHERE id = $1',
   putFunction: `INSERT INTO aether_functions
-    (id, name, runtime, hash, size_bytes, memory_limit_mb, timeout_ms, env_vars, version, deployed_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json, 1, $9, $9)
+    (id, name, runtime, hash, size_bytes, memory_limit_mb, timeout_ms, env_vars, version, deployed_at, updated_at,
+      scale_min, scale_max, scale_target_concurrency, scale_idle_timeout_s)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json, 1, $9, $9, $10, $11, $12, $13)
     ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, runtime = EXCLUDED.runtime, hash = EXCLUDED.hash,
       size_bytes = EXCLUDED.size_bytes, memory_limit_mb = EXCLUDED.memory_limit_mb, timeout_ms = EXCLUDED.timeout_ms,
+      scale_min = EXCLUDED.scale_min, scale_max = EXCLUDED.scale_max,
+      scale_target_concurrency = EXCLUDED.scale_target_concurrency, scale_idle_timeout_s = EXCLUDED.scale_idle_timeout_s,
       env_vars = EXCLUDED.env_vars, version = aether_functions.version + 1, updated_at = EXCLUDED.updated_at
     RETURNING *`,
   getFunction: 'SELECT * FROM aether_functions WHERE id = $1',
@@ -195,6 +205,7 @@ export async function openPostgresFunctionStore(
       const deploy = checkDeploy(input, code);
       const at = millisOf(now);
       const i = deploy.input;
+      const scaling = scalingColumns(i.scaling);
       return write(async (conn): Promise<FunctionRecord> => {
         const previous = await conn.query<{ hash: string }>({
           name: 'aether_fn_previous_hash',
@@ -207,7 +218,21 @@ export async function openPostgresFunctionStore(
         const { rows } = await conn.query<FunctionRow & QueryResultRow>({
           name: 'aether_fn_put_function',
           text: SQL.putFunction,
-          values: [i.id, i.name, i.runtime, i.hash, i.sizeBytes, i.memoryLimitMb, i.timeoutMs, deploy.envJson, at],
+          values: [
+            i.id,
+            i.name,
+            i.runtime,
+            i.hash,
+            i.sizeBytes,
+            i.memoryLimitMb,
+            i.timeoutMs,
+            deploy.envJson,
+            at,
+            scaling.scale_min,
+            scaling.scale_max,
+            scaling.scale_target_concurrency,
+            scaling.scale_idle_timeout_s,
+          ],
         });
         const old = previous.rows[0]?.hash;
         if (old !== undefined && old !== i.hash) {

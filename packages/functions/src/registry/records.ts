@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { TerminalError, aetherError, type AetherError } from '@aether/core';
-import type { FunctionInput, FunctionRecord, NodeRecord, FunctionRuntime } from './types.js';
+import type { FunctionInput, FunctionRecord, FunctionScaling, NodeRecord, FunctionRuntime } from './types.js';
 
 const HASH_PATTERN = /^[0-9a-f]{64}$/;
 
@@ -39,6 +39,37 @@ function requireId(what: string, field: string, value: unknown): asserts value i
 
 function optionalPositiveInt(what: string, field: string, value: unknown): void {
   if (value !== null && (!Number.isSafeInteger(value) || (value as number) <= 0)) throw invalid(what, field, value);
+}
+
+const SCALING_KEYS = ['min', 'max', 'targetConcurrency', 'idleTimeoutS'] as const;
+
+/**
+ * Checks a function's scaling overrides and returns them with only the fields
+ * that are set (null when none is): every store reads back exactly this.
+ */
+function checkScaling(what: string, value: unknown): FunctionScaling | null {
+  if (value === null) return null;
+  if (!isPlainObject(value)) throw invalid(what, 'scaling', value);
+  for (const key of Object.keys(value)) {
+    if (!(SCALING_KEYS as readonly string[]).includes(key)) throw invalid(what, `scaling.${key}`, 'an unknown field');
+  }
+  const scaling: FunctionScaling = {};
+  const int = (key: 'min' | 'max' | 'targetConcurrency', min: number): void => {
+    const v = value[key];
+    if (v === undefined) return;
+    if (!Number.isSafeInteger(v) || (v as number) < min) throw invalid(what, `scaling.${key}`, v);
+    scaling[key] = v as number;
+  };
+  int('min', 0);
+  int('max', 1);
+  int('targetConcurrency', 1);
+  const idle = value.idleTimeoutS;
+  if (idle !== undefined) {
+    if (typeof idle !== 'number' || !Number.isFinite(idle) || idle < 0)
+      throw invalid(what, 'scaling.idleTimeoutS', idle);
+    scaling.idleTimeoutS = idle;
+  }
+  return Object.keys(scaling).length === 0 ? null : scaling;
 }
 
 /** The sha256 of `bytes` in lowercase hex, the key code is stored under. */
@@ -89,6 +120,7 @@ export function checkDeploy(input: FunctionInput, code: Uint8Array): CheckedDepl
   }
   optionalPositiveInt(what, 'memoryLimitMb', input.memoryLimitMb);
   optionalPositiveInt(what, 'timeoutMs', input.timeoutMs);
+  const scaling = checkScaling(what, input.scaling);
   if (!isPlainObject(input.envVars)) throw invalid(what, 'envVars', input.envVars);
   const entries = Object.entries(input.envVars);
   for (const [key, value] of entries) {
@@ -106,6 +138,7 @@ export function checkDeploy(input: FunctionInput, code: Uint8Array): CheckedDepl
       sizeBytes: input.sizeBytes,
       memoryLimitMb: input.memoryLimitMb,
       timeoutMs: input.timeoutMs,
+      scaling,
       envVars,
     },
     code: code.slice(),
@@ -153,10 +186,30 @@ export interface FunctionRow {
   size_bytes: unknown;
   memory_limit_mb: unknown;
   timeout_ms: unknown;
+  /** Scaling overrides, one nullable column each (null: the node's default). */
+  scale_min: unknown;
+  scale_max: unknown;
+  scale_target_concurrency: unknown;
+  scale_idle_timeout_s: unknown;
   env_vars: unknown;
   version: unknown;
   deployed_at: unknown;
   updated_at: unknown;
+}
+
+/** The scaling columns of a checked deploy, in FunctionRow's names (null: not set). */
+export function scalingColumns(scaling: FunctionScaling | null): {
+  scale_min: number | null;
+  scale_max: number | null;
+  scale_target_concurrency: number | null;
+  scale_idle_timeout_s: number | null;
+} {
+  return {
+    scale_min: scaling?.min ?? null,
+    scale_max: scaling?.max ?? null,
+    scale_target_concurrency: scaling?.targetConcurrency ?? null,
+    scale_idle_timeout_s: scaling?.idleTimeoutS ?? null,
+  };
 }
 
 /** A row of `aether_edge_nodes`; `stats` is JSON text, parsed JSON or null. */
@@ -200,6 +253,28 @@ class RowReader {
     return value === null ? null : this.int(field, value, 1);
   }
 
+  /** A finite number at or above `min` (double precision columns). */
+  number(field: string, value: unknown, min: number): number {
+    const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+    if (typeof n !== 'number' || !Number.isFinite(n) || n < min) throw this.corrupt(field, value);
+    return n;
+  }
+
+  /** The scaling columns as a record's scaling: only the set ones, null when none is. */
+  scaling(row: FunctionRow): FunctionScaling | null {
+    const scaling: FunctionScaling = {};
+    // A column that is absent (undefined) is as corrupt as a bad value: the schema always has it.
+    if (row.scale_min !== null) scaling.min = this.int('scale_min', row.scale_min, 0);
+    if (row.scale_max !== null) scaling.max = this.int('scale_max', row.scale_max, 1);
+    if (row.scale_target_concurrency !== null) {
+      scaling.targetConcurrency = this.int('scale_target_concurrency', row.scale_target_concurrency, 1);
+    }
+    if (row.scale_idle_timeout_s !== null) {
+      scaling.idleTimeoutS = this.number('scale_idle_timeout_s', row.scale_idle_timeout_s, 0);
+    }
+    return Object.keys(scaling).length === 0 ? null : scaling;
+  }
+
   time(field: string, value: unknown): string {
     const ms = this.int(field, value, 0);
     const date = new Date(ms);
@@ -240,6 +315,7 @@ export function rowToFunction(row: FunctionRow, location: string): FunctionRecor
     sizeBytes: r.int('size_bytes', row.size_bytes, 0),
     memoryLimitMb: r.optionalInt('memory_limit_mb', row.memory_limit_mb),
     timeoutMs: r.optionalInt('timeout_ms', row.timeout_ms),
+    scaling: r.scaling(row),
     envVars: env as Record<string, string>,
     version: r.int('version', row.version, 1),
     deployedAt: r.time('deployed_at', row.deployed_at),

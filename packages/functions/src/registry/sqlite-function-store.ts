@@ -15,6 +15,7 @@ import {
   millisOf,
   rowToFunction,
   rowToNode,
+  scalingColumns,
   statsJson,
   storeClosed,
   type CheckedDeploy,
@@ -54,16 +55,42 @@ CREATE TABLE IF NOT EXISTS aether_edge_nodes (
 );
 `;
 
+/**
+ * Columns added to aether_functions after its first release, added to a
+ * database that lacks them (SQLite has no ADD COLUMN IF NOT EXISTS). New
+ * databases take the same path, so it is the one every test runs.
+ */
+const ADDED_FUNCTION_COLUMNS: [name: string, type: string][] = [
+  // Scaling overrides of node functions; null takes the node's default.
+  ['scale_min', 'INTEGER'],
+  ['scale_max', 'INTEGER'],
+  ['scale_target_concurrency', 'INTEGER'],
+  ['scale_idle_timeout_s', 'REAL'],
+];
+
+function addMissingColumns(db: Database.Database): void {
+  const present = new Set(
+    (db.prepare('PRAGMA table_info(aether_functions)').all() as { name: string }[]).map((c) => c.name),
+  );
+  for (const [name, type] of ADDED_FUNCTION_COLUMNS) {
+    if (!present.has(name)) db.exec(`ALTER TABLE aether_functions ADD COLUMN ${name} ${type}`);
+  }
+}
+
 const SQL = {
   // Same hash means same bytes; rewriting differing bytes repairs a damaged blob on redeploy.
   putCode: `INSERT INTO aether_function_code (hash, code) VALUES (?, ?)
     ON CONFLICT (hash) DO UPDATE SET code = excluded.code WHERE code <> excluded.code`,
   previousHash: 'SELECT hash FROM aether_functions WHERE id = ?',
   putFunction: `INSERT INTO aether_functions
-    (id, name, runtime, hash, size_bytes, memory_limit_mb, timeout_ms, env_vars, version, deployed_at, updated_at)
-    VALUES (@id, @name, @runtime, @hash, @size_bytes, @memory_limit_mb, @timeout_ms, @env_vars, 1, @now, @now)
+    (id, name, runtime, hash, size_bytes, memory_limit_mb, timeout_ms, scale_min, scale_max, scale_target_concurrency,
+      scale_idle_timeout_s, env_vars, version, deployed_at, updated_at)
+    VALUES (@id, @name, @runtime, @hash, @size_bytes, @memory_limit_mb, @timeout_ms, @scale_min, @scale_max,
+      @scale_target_concurrency, @scale_idle_timeout_s, @env_vars, 1, @now, @now)
     ON CONFLICT (id) DO UPDATE SET name = excluded.name, runtime = excluded.runtime, hash = excluded.hash,
       size_bytes = excluded.size_bytes, memory_limit_mb = excluded.memory_limit_mb, timeout_ms = excluded.timeout_ms,
+      scale_min = excluded.scale_min, scale_max = excluded.scale_max,
+      scale_target_concurrency = excluded.scale_target_concurrency, scale_idle_timeout_s = excluded.scale_idle_timeout_s,
       env_vars = excluded.env_vars, version = aether_functions.version + 1, updated_at = excluded.updated_at
     RETURNING *`,
   getFunction: 'SELECT * FROM aether_functions WHERE id = ?',
@@ -117,7 +144,10 @@ export function createSqliteFunctionStore(db: Database.Database): FunctionStore 
   let closed = false;
   let statements: { [K in keyof typeof SQL]: Database.Statement };
   try {
-    db.transaction(() => db.exec(SCHEMA)).immediate();
+    db.transaction(() => {
+      db.exec(SCHEMA);
+      addMissingColumns(db);
+    }).immediate();
     statements = Object.fromEntries(Object.entries(SQL).map(([k, sql]) => [k, db.prepare(sql)])) as typeof statements;
   } catch (err) {
     throw operationError(err, location);
@@ -139,6 +169,7 @@ export function createSqliteFunctionStore(db: Database.Database): FunctionStore 
       size_bytes: input.sizeBytes,
       memory_limit_mb: input.memoryLimitMb,
       timeout_ms: input.timeoutMs,
+      ...scalingColumns(input.scaling),
       env_vars: deploy.envJson,
       now,
     }) as FunctionRow;

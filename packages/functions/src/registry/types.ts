@@ -21,6 +21,8 @@ export interface FunctionRecord {
   memoryLimitMb: number | null;
   /** Request timeout in milliseconds; null for the runtime's default. */
   timeoutMs: number | null;
+  /** A node function's own scaling settings; a missing field (or null for all) takes the node's default. */
+  scaling: FunctionScaling | null;
   envVars: Record<string, string>;
   /** 1 on the first deploy, +1 on each redeploy. */
   version: number;
@@ -28,6 +30,22 @@ export interface FunctionRecord {
   deployedAt: string;
   /** ISO time of the last deploy. */
   updatedAt: string;
+}
+
+/**
+ * Per-function scaling overrides of a node function (DESIGN 5, Functions). A
+ * store keeps only the fields that are set and reads an override without any
+ * as null.
+ */
+export interface FunctionScaling {
+  /** Instances kept running, ready before any request. */
+  min?: number;
+  /** Most instances at once. */
+  max?: number;
+  /** Requests one instance takes before more start. */
+  targetConcurrency?: number;
+  /** Seconds an instance beyond `min` may stay idle before it stops. */
+  idleTimeoutS?: number;
 }
 
 /** The runtimes whose functions the registry keeps. */

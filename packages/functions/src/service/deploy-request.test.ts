@@ -81,6 +81,24 @@ describe('parseDeployRequest', () => {
     for (const [body, code] of cases)
       expect([body, codeOf(() => parseDeployRequest(body, 1 << 20))]).toEqual([body, code]);
   });
+
+  it('refuses scaling for a WASM function, saying it applies to node functions only', () => {
+    const body = { name: 'f', wasm_b64: wasm.toString('base64'), scaling: { max: 2 } };
+    let thrown: unknown;
+    try {
+      parseDeployRequest(body, 1 << 20);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(AetherError);
+    expect((thrown as AetherError).code).toBe('AETHER_E_FN_INVALID');
+    expect((thrown as AetherError).details).toMatchObject({ field: 'scaling' });
+    expect((thrown as AetherError).message).toMatch(/scaling applies to node functions only/);
+    // Another runtime keeps its own, more telling error.
+    expect(codeOf(() => parseDeployRequest({ ...body, runtime: 'process' }, 1 << 20))).toBe(
+      'AETHER_E_FN_RUNTIME_UNSUPPORTED',
+    );
+  });
 });
 
 describe('parseExecuteRequest', () => {

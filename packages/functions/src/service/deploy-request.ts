@@ -34,6 +34,8 @@ const deploySchema = z.strictObject({
     .max(MAX_TIMEOUT_MS, `timeout_ms must be at most ${MAX_TIMEOUT_MS}`)
     .optional(),
   env_vars: z.record(z.string(), z.string({ error: 'env_vars values must be strings' })).optional(),
+  // Known so that its refusal below can say why, rather than "unknown field".
+  scaling: z.unknown().optional(),
 });
 
 /** A checked deploy request with the module decoded. */
@@ -101,6 +103,15 @@ export function parseDeployRequest(body: unknown, maxModuleBytes: number): Deplo
       'AETHER_E_FN_RUNTIME_UNSUPPORTED',
       `runtime "${runtime}" cannot be deployed through this API on this node: only "wasm" is available`,
       { runtime },
+    );
+  }
+  if (req.scaling !== undefined) {
+    // Every request of a WASM function gets a fresh instance on the node's shared worker
+    // pool ([functions] workers): there are no per-function instances to scale.
+    throw aetherError(
+      'AETHER_E_FN_INVALID',
+      'scaling applies to node functions only (runtime "node"): WASM functions run on the shared worker pool, sized by [functions] workers in aether.toml',
+      { field: 'scaling' },
     );
   }
   if (req.wasm_b64 === undefined) {

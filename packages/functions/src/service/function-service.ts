@@ -152,6 +152,8 @@ export function createFunctionService(options: FunctionServiceOptions): Function
           sizeBytes: prepared.sizeBytes,
           memoryLimitMb: request.memoryLimitMb,
           timeoutMs: request.timeoutMs,
+          // WASM functions run on the node's shared worker pool: nothing to scale per function.
+          scaling: null,
           envVars: request.envVars,
         },
         request.code,

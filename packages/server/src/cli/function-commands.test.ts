@@ -246,6 +246,30 @@ describe('aether function', () => {
     expect(notZip.err).toMatch(/^error\[AETHER_E_USAGE\]: handler\.js is not a zip file/);
   });
 
+  it('creates a function with its scaling from --min, --max, --target-concurrency and --idle-timeout', async () => {
+    const created = await aether([
+      'function',
+      'create',
+      'scaled',
+      '--min',
+      '0',
+      '--max',
+      '2',
+      '--target-concurrency',
+      '3',
+      '--idle-timeout',
+      '1.5',
+    ]);
+    expect(created).toEqual({ code: 0, out: 'scaled\n', err: '' });
+    const record = (await (await fetch(`${server}/api/functions/scaled`)).json()) as Record<string, unknown>;
+    expect(record.scaling).toEqual({ min: 0, max: 2, target_concurrency: 3, idle_timeout_s: 1.5 });
+    // min above the node's max is the node's to refuse (its defaults fill in what the flags leave out).
+    const refused = await aether(['function', 'create', 'too-many', '--min', '999']);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/AETHER_E_FN_INVALID.*scaling\.min \(999\) must not be above the node's default max/);
+    expect(await aether(['function', 'delete', 'scaled'])).toMatchObject({ code: 0 });
+  });
+
   it('rejects bad flags with AETHER_E_USAGE and exit code 2 before calling the node', async () => {
     const cases: [string[], RegExp][] = [
       [['function', 'create', 'x', '--env', 'NOEQUALS'], /--env "NOEQUALS": expected KEY=VALUE/],
@@ -253,6 +277,13 @@ describe('aether function', () => {
       [['function', 'create', 'x', '--env', 'A=1', '--env', 'A=2'], /--env A is given more than once/],
       [['function', 'create', 'x', '--memory', '0'], /--memory "0": expected a whole number from 1 to 16384/],
       [['function', 'create', 'x', '--timeout', '1.5'], /--timeout "1.5": expected a whole number/],
+      [['function', 'create', 'x', '--max', '0'], /--max "0": expected a whole number from 1 to 1000/],
+      [['function', 'create', 'x', '--min', 'one'], /--min "one": expected a whole number from 0 to 1000/],
+      [
+        ['function', 'create', 'x', '--target-concurrency', '2.5'],
+        /--target-concurrency "2.5": expected a whole number from 1 to 10000/,
+      ],
+      [['function', 'create', 'x', '--idle-timeout', '5m'], /--idle-timeout "5m": expected seconds from 0 to 86400/],
       [['function', 'invoke', 'x', '--header', 'no colon'], /--header "no colon": expected 'Name: value'/],
       [['function', 'invoke', 'x', '--data', 'a', '--method', 'GET'], /--data cannot be sent with GET/],
       [['function', 'invoke', 'x', '--data', '@missing.json'], /--data @missing.json: no such file/],

@@ -18,6 +18,11 @@ export interface FunctionCreateOptions extends RemoteOptions {
   env?: string[] | undefined;
   memory?: string | undefined;
   timeout?: string | undefined;
+  /** Scaling overrides (`--min`, `--max`, `--target-concurrency`, `--idle-timeout` seconds). */
+  min?: string | undefined;
+  max?: string | undefined;
+  targetConcurrency?: string | undefined;
+  idleTimeout?: string | undefined;
 }
 
 /** Options of `aether function invoke`. */
@@ -91,12 +96,37 @@ export function parseEnv(pairs: readonly string[]): Record<string, string> {
   return env;
 }
 
-function parseWhole(flag: string, text: string | undefined, max: number): number | undefined {
+function parseWhole(flag: string, text: string | undefined, max: number, min = 1): number | undefined {
   if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max) {
-    throw usage(`${flag} ${JSON.stringify(text)}: expected a whole number from 1 to ${max}`, { flag });
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw usage(`${flag} ${JSON.stringify(text)}: expected a whole number from ${min} to ${max}`, { flag });
   }
   return Number(text);
+}
+
+/**
+ * The `scaling` of `POST /api/functions` from the create flags (undefined when
+ * none is given); the node checks min against max, its defaults filled in.
+ * @throws TerminalError AETHER_E_USAGE on a value out of range
+ */
+export function parseScaling(options: FunctionCreateOptions): Record<string, number> | undefined {
+  const scaling: Record<string, number> = {};
+  const min = parseWhole('--min', options.min, 1000, 0);
+  const max = parseWhole('--max', options.max, 1000);
+  const target = parseWhole('--target-concurrency', options.targetConcurrency, 10_000);
+  if (min !== undefined) scaling.min = min;
+  if (max !== undefined) scaling.max = max;
+  if (target !== undefined) scaling.target_concurrency = target;
+  const idle = options.idleTimeout;
+  if (idle !== undefined) {
+    if (!/^\d+(\.\d+)?$/.test(idle) || Number(idle) > 86_400) {
+      throw usage(`--idle-timeout ${JSON.stringify(idle)}: expected seconds from 0 to 86400`, {
+        flag: '--idle-timeout',
+      });
+    }
+    scaling.idle_timeout_s = Number(idle);
+  }
+  return Object.keys(scaling).length === 0 ? undefined : scaling;
 }
 
 /** `aether function create <name>`: prints the new function's id. */
@@ -104,12 +134,14 @@ export async function createFunction(name: string, options: FunctionCreateOption
   const env = parseEnv(options.env ?? []);
   const memory = parseWhole('--memory', options.memory, 16_384);
   const timeout = parseWhole('--timeout', options.timeout, 3_600_000);
+  const scaling = parseScaling(options);
   const created = await clientFor(options, io).post<{ id: string }>('/api/functions', {
     name,
     runtime: 'node',
     ...(Object.keys(env).length > 0 && { env_vars: env }),
     ...(memory !== undefined && { memory_limit_mb: memory }),
     ...(timeout !== undefined && { timeout_ms: timeout }),
+    ...(scaling !== undefined && { scaling }),
   });
   if (options.json === true) printJson(io, created);
   else io.stdout(`${created.id}\n`);

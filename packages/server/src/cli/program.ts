@@ -94,7 +94,8 @@ Synopsis:
   aether workflow list [--type T] [--state S] [--limit N] [--cursor C] [--server URL] [--token T] [--json]
   aether status <id> [--server URL] [--token T] [--json]
   aether cancel <id> [--server URL] [--token T] [--json]
-  aether function create <name> [--env KEY=VALUE ...] [--memory MB] [--timeout MS] [--server URL] [--token T] [--json]
+  aether function create <name> [--env KEY=VALUE ...] [--memory MB] [--timeout MS] [--min N] [--max N]
+                         [--target-concurrency N] [--idle-timeout S] [--server URL] [--token T] [--json]
   aether function upload <id> <file.zip|dir> [--server URL] [--token T] [--json]
   aether function invoke <id> [path?query] [--method M] [--data TEXT|@file] [--header 'K: V' ...] [--include]
                          [--output FILE] [--server URL] [--token T]
@@ -225,7 +226,14 @@ Exit codes: 0 ok, 1 failure, 2 usage or configuration error.`,
       .argument('<name>', 'function name (its id)')
       .option('--env <KEY=VALUE>', 'an environment variable of the function (repeatable)', collect)
       .option('--memory <MB>', 'memory limit in MiB (1-16384)')
-      .option('--timeout <MS>', 'request timeout in milliseconds (1-3600000)'),
+      .option('--timeout <MS>', 'request timeout in milliseconds (1-3600000)')
+      .option('--min <N>', "instances kept running, ready before any request (0-1000; default: the node's)")
+      .option('--max <N>', "most instances at once (1-1000; default: the node's)")
+      .option(
+        '--target-concurrency <N>',
+        "requests one instance takes before more start (1-10000; default: the node's)",
+      )
+      .option('--idle-timeout <S>', "seconds an instance beyond --min may stay idle (0-86400; default: the node's)"),
   ).action(async (name: string, options: FunctionCreateOptions) => {
     result.exitCode = await createFunction(name, options, io);
   });

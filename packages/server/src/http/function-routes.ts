@@ -9,9 +9,11 @@ import {
   parseExecuteRequest,
   type EdgeDispatch,
   type FunctionRecord,
+  type FunctionScaling,
   type FunctionService,
   type NodeFunctions,
   type NodeRegistry,
+  type PoolScaling,
   type WasmExecution,
 } from '@aether/functions';
 import { aetherError } from '@aether/core';
@@ -24,8 +26,11 @@ export function seedTime(iso: string): string {
   return iso.replace(/\.\d{3}Z$/, 'Z');
 }
 
-/** A function as `GET /api/functions/{id}` shows it. */
-export function functionToJson(record: FunctionRecord): Record<string, unknown> {
+/**
+ * A function as `GET /api/functions/{id}` shows it; `scaling` is a node
+ * function's effective scaling (null for a WASM function, which has none).
+ */
+export function functionToJson(record: FunctionRecord, scaling: PoolScaling | null = null): Record<string, unknown> {
   return {
     id: record.id,
     function_id: record.id,
@@ -37,6 +42,15 @@ export function functionToJson(record: FunctionRecord): Record<string, unknown> 
     size_kb: Math.ceil(record.sizeBytes / 1024),
     memory_limit_mb: record.memoryLimitMb,
     timeout_ms: record.timeoutMs,
+    scaling:
+      scaling === null
+        ? null
+        : {
+            min: scaling.min,
+            max: scaling.max,
+            target_concurrency: scaling.targetConcurrency,
+            idle_timeout_s: scaling.idleTimeoutS,
+          },
     env_vars: record.envVars,
     created_at: seedTime(record.deployedAt),
     deployed_at: seedTime(record.updatedAt),
@@ -65,12 +79,40 @@ export interface FunctionRoutesOptions {
   nodeFunctions?: NodeFunctions | undefined;
 }
 
+// Bounds and min <= max are checked by the node functions (AETHER_E_FN_INVALID naming the field).
+const scalingBody = z.strictObject(
+  {
+    min: z.number({ error: 'must be a number' }).optional(),
+    max: z.number({ error: 'must be a number' }).optional(),
+    target_concurrency: z.number({ error: 'must be a number' }).optional(),
+    idle_timeout_s: z.number({ error: 'must be a number' }).optional(),
+  },
+  {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (known: min, max, target_concurrency, idle_timeout_s)`
+        : 'must be an object {min, max, target_concurrency, idle_timeout_s} or null',
+  },
+);
+
+/** Wire scaling (snake_case) as a function's overrides: only the fields given. */
+function scalingOf(body: z.infer<typeof scalingBody> | null | undefined): FunctionScaling | null | undefined {
+  if (body === undefined || body === null) return body;
+  const scaling: FunctionScaling = {};
+  if (body.min !== undefined) scaling.min = body.min;
+  if (body.max !== undefined) scaling.max = body.max;
+  if (body.target_concurrency !== undefined) scaling.targetConcurrency = body.target_concurrency;
+  if (body.idle_timeout_s !== undefined) scaling.idleTimeoutS = body.idle_timeout_s;
+  return scaling;
+}
+
 const nodeCreateBody = z.strictObject({
   name: z.string({ error: 'must be a string' }),
   runtime: z.literal('node'),
   env_vars: z.record(z.string(), z.string({ error: 'values must be strings' })).optional(),
   memory_limit_mb: z.number().int().min(1).max(16_384).nullable().optional(),
   timeout_ms: z.number().int().min(1).max(3_600_000).nullable().optional(),
+  scaling: scalingBody.nullable().optional(),
 });
 
 const nodePatchBody = nodeCreateBody.omit({ name: true, runtime: true }).partial();
@@ -86,6 +128,8 @@ export function registerFunctionRoutes(app: FastifyInstance, options: FunctionRo
   const deployBodyLimit = Math.ceil((options.maxModuleBytes * 4) / 3) + 64 * 1024;
 
   const node = options.nodeFunctions;
+  const toJson = (record: FunctionRecord): Record<string, unknown> =>
+    functionToJson(record, record.runtime === 'node' && node !== undefined ? node.scaling(record.id) : null);
   app.post('/api/functions', { bodyLimit: deployBodyLimit }, async (request, reply) => {
     if ((request.body as { runtime?: unknown } | null)?.runtime === 'node' && node !== undefined) {
       const b = parseBody(nodeCreateBody, request.body, 'POST /api/functions', 'AETHER_E_FN_INVALID');
@@ -93,6 +137,7 @@ export function registerFunctionRoutes(app: FastifyInstance, options: FunctionRo
         envVars: b.env_vars,
         memoryLimitMb: b.memory_limit_mb,
         timeoutMs: b.timeout_ms,
+        scaling: scalingOf(b.scaling),
       });
       return reply.status(201).send({
         status: 'success',
@@ -120,7 +165,7 @@ export function registerFunctionRoutes(app: FastifyInstance, options: FunctionRo
   app.get('/api/functions', () => ({
     functions: [...functions.list(), ...(node?.list() ?? [])]
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-      .map(functionToJson),
+      .map(toJson),
   }));
 
   app.get('/api/functions/manifest', () => ({
@@ -133,7 +178,7 @@ export function registerFunctionRoutes(app: FastifyInstance, options: FunctionRo
 
   app.get('/api/functions/:id', (request) => {
     const id = idParam(request.params);
-    return functionToJson(node?.get(id) ?? functions.require(id));
+    return toJson(node?.get(id) ?? functions.require(id));
   });
 
   app.patch('/api/functions/:id', async (request) => {
@@ -143,8 +188,13 @@ export function registerFunctionRoutes(app: FastifyInstance, options: FunctionRo
       throw aetherError('AETHER_E_FN_INVALID', `${id} is a WASM function: redeploy it with POST /api/functions`);
     }
     const b = parseBody(nodePatchBody, request.body, `PATCH /api/functions/${id}`, 'AETHER_E_FN_INVALID');
-    return functionToJson(
-      await node.update(id, { envVars: b.env_vars, memoryLimitMb: b.memory_limit_mb, timeoutMs: b.timeout_ms }),
+    return toJson(
+      await node.update(id, {
+        envVars: b.env_vars,
+        memoryLimitMb: b.memory_limit_mb,
+        timeoutMs: b.timeout_ms,
+        scaling: scalingOf(b.scaling),
+      }),
     );
   });
 
