@@ -9,11 +9,14 @@
  * across a restart, and obeyed: max instances and min instances).
  */
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, type Dirent } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { defaultServerConfig } from '@aether/core';
 import { startServer, type RunningServer } from '@aether/server';
+import { Client, request } from 'undici';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { buildZip, deflatedZeros } from '../packages/functions/src/code/test-zips.js';
 import { waitFor } from './support/processes.js';
@@ -27,7 +30,10 @@ afterAll(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-async function node(scaling?: { min?: number; max?: number; targetConcurrency?: number; idleTimeoutS?: number }) {
+async function node(
+  scaling?: { min?: number; max?: number; targetConcurrency?: number; idleTimeoutS?: number },
+  maxQueue?: number,
+) {
   const config = defaultServerConfig();
   config.server.grpcPort = 0;
   config.server.httpPort = 0;
@@ -35,6 +41,7 @@ async function node(scaling?: { min?: number; max?: number; targetConcurrency?: 
   const n = await startServer(config, {
     nodeFunctionDefaults: scaling && {
       scaling: { min: 0, max: 4, targetConcurrency: 16, idleTimeoutS: 60, ...scaling },
+      ...(maxQueue !== undefined && { maxQueue }),
     },
   });
   nodes.push(n);
@@ -107,6 +114,108 @@ describe('node functions (seed 001)', () => {
       functions: { id: string; runtime: string }[];
     };
     expect(list.functions).toContainEqual(expect.objectContaining({ id: 'hello', runtime: 'node' }));
+  });
+
+  it('relays /functions requests on the HTTP port itself, asking for the API token like every route', async () => {
+    const config = defaultServerConfig();
+    config.server.grpcPort = 0;
+    config.server.httpPort = 0;
+    config.persistence.mode = 'memory';
+    config.auth.token = 's3cret';
+    const n = await startServer(config);
+    nodes.push(n);
+    const base = `http://127.0.0.1:${n.httpPort}`;
+    const auth = { authorization: 'Bearer s3cret' };
+    const created = await fetch(`${base}/api/functions`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'hello', runtime: 'node', env_vars: { SECRET: 'k' } }),
+    });
+    expect(created.status).toBe(201);
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(zipOf({ 'handler.js': HELLO }))]), 'code.zip');
+    expect(
+      (await fetch(`${base}/api/functions/hello/code`, { method: 'POST', headers: auth, body: form })).status,
+    ).toBe(201);
+    const relay = n.gatewayRelay!;
+    const before = relay.relayed;
+    // Without the token: handed to the API app, which answers 401 (nothing reaches the function).
+    const refused = await request(`${base}/functions/hello/`);
+    expect(refused.statusCode).toBe(401);
+    expect(((await refused.body.json()) as { error: { code: string } }).error.code).toBe('AETHER_E_UNAUTHENTICATED');
+    expect(relay.relayed).toBe(before);
+    // With it, on one keep-alive connection: every request relayed.
+    const client = new Client(base);
+    try {
+      for (const p of ['/a', '/b?c=1', '/']) {
+        const res = await client.request({ method: 'GET', path: `/functions/hello${p}`, headers: auth });
+        expect(res.statusCode).toBe(200);
+        expect(await res.body.json()).toMatchObject({ url: p, secret: 'k' });
+      }
+      expect(relay.relayed).toBe(before + 3);
+      // Unknown functions are the API's to answer.
+      const missing = await client.request({ method: 'GET', path: '/functions/nope/', headers: auth });
+      expect(missing.statusCode).toBe(404);
+      expect(((await missing.body.json()) as { error: { code: string } }).error.code).toBe('AETHER_E_FN_NOT_FOUND');
+    } finally {
+      await client.close();
+    }
+    const metrics = await (await fetch(`${base}/metrics`, { headers: auth })).text();
+    expect(metrics).toMatch(/aether_function_request_duration_seconds_count\{function="hello",status="2xx"\} 3/);
+  });
+
+  it('queues requests up to max_waiting and answers the rest 503 with Retry-After, losing none', async () => {
+    // The handler answers only when the test writes a byte to the connection it opens to `gate`.
+    const held: Socket[] = [];
+    const gate = createNetServer((s) => void held.push(s));
+    gate.listen(0, '127.0.0.1');
+    await once(gate, 'listening');
+    try {
+      const { n, base } = await node({ min: 1, max: 1, targetConcurrency: 1 }, 2);
+      const port = (gate.address() as AddressInfo).port;
+      await create(base, 'gated', { GATE: String(port) });
+      const handler = `const net = require('node:net');
+        module.exports = (req, res) => {
+          const s = net.connect(Number(process.env.GATE), '127.0.0.1');
+          s.once('data', () => { s.destroy(); res.end('done'); });
+        };`;
+      // min 1: the upload leaves one ready instance.
+      expect((await upload(base, 'gated', zipOf({ 'handler.js': handler }))).status).toBe(201);
+      const first = request(`${base}/functions/gated/1`);
+      await waitFor(() => held.length === 1, 'the first request in the handler', 10_000);
+      const rest = Array.from({ length: 5 }, (_, i) => request(`${base}/functions/gated/${i + 2}`));
+      // max_waiting 2 (below): two wait, three are refused at once.
+      const refused: { status: number; retry: unknown; code: string }[] = [];
+      for (const r of rest) {
+        void r.then(async (res) => {
+          if (res.statusCode === 503)
+            refused.push({
+              status: res.statusCode,
+              retry: res.headers['retry-after'],
+              code: ((await res.body.json()) as { error: { code: string } }).error.code,
+            });
+        });
+      }
+      await waitFor(() => refused.length === 3, 'three refusals', 10_000);
+      expect(refused).toEqual(
+        Array.from({ length: 3 }, () => ({ status: 503, retry: '1', code: 'AETHER_E_FN_OVERLOADED' })),
+      );
+      expect(n.nodeFunctions.stats().find((s) => s.id === 'gated')?.queued).toBe(2);
+      // Let every handler answer, including the two that waited.
+      const answered: number[] = [];
+      for (const r of [first, ...rest]) void r.then((res) => res.statusCode === 200 && answered.push(res.statusCode));
+      await waitFor(
+        () => {
+          for (const s of held.splice(0)) s.write('go');
+          return answered.length === 3;
+        },
+        'three answers',
+        10_000,
+      );
+    } finally {
+      for (const s of held) s.destroy();
+      gate.close();
+    }
   });
 
   it('streams request and response bodies through a web-standard fetch handler', async () => {

@@ -250,6 +250,9 @@ export type {
   NodeFunctionsOptions,
 } from './gateway/node-functions.js';
 export type { PoolScaling, Slot } from './gateway/request-pool.js';
+export { createHttpRelay, installHttpRelay } from './gateway/http-relay.js';
+export type { HttpRelay, HttpRelayOptions, RelayRoute, RelaySlot } from './gateway/http-relay.js';
+export type { RequestHead } from './gateway/http1.js';
 /** How process instances start on a node (launcher, cgroups, sandbox, runtime dir). */
 export type { FunctionContext } from './process/process-function.js';
 

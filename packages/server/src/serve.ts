@@ -6,13 +6,13 @@
  */
 import { aetherError, AetherError, TerminalError, type ResolvedServerConfig } from '@aether/core';
 import { createEngine, openStore, type Engine, type WorkflowStore } from '@aether/engine';
-import type { FunctionService, NodeFunctionDefaults, NodeFunctions, NodeRegistry } from '@aether/functions';
+import type { FunctionService, HttpRelay, NodeFunctionDefaults, NodeFunctions, NodeRegistry } from '@aether/functions';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { openFunctionsNode, type Closer } from './functions-node.js';
 import { createProcessHost, type ProcessHost } from './process-host.js';
 import { createGrpcServer, type AetherGrpcServer } from './grpc/server.js';
-import { createHttpApp, createMetricsApp } from './http/app.js';
+import { createHttpApp, createMetricsApp, gatewayRelayOf } from './http/app.js';
 import { registerFunctionMetrics, type FunctionMetrics } from './http/function-metrics.js';
 import { createNodeMetrics, type NodeMetrics } from './http/metrics.js';
 
@@ -51,6 +51,8 @@ export interface RunningServer {
   readonly processes: ProcessHost;
   /** Seed 001's node functions (the gateway's). */
   readonly nodeFunctions: NodeFunctions;
+  /** The gateway's fast path on the HTTP port (connections and requests it relayed). */
+  readonly gatewayRelay: HttpRelay | undefined;
   /** The start-up lines to show the user, one per listener group. */
   readonly banner: string[];
   /** Stops the listeners, the engine and the store. Safe to call more than once. */
@@ -254,6 +256,7 @@ export async function startServer(
       nodes,
       processes,
       nodeFunctions,
+      gatewayRelay: gatewayRelayOf(http),
       banner,
       close: () => (closing ??= closeAll()),
     };

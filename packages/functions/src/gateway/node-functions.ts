@@ -61,6 +61,10 @@ export interface NodeFunctions {
   list(): FunctionRecord[];
   /** A slot on an instance of the live version. @throws AETHER_E_FN_NOT_FOUND, AETHER_E_FN_NO_CODE, AETHER_E_FN_OVERLOADED */
   acquire(id: string): Promise<Slot>;
+  /** A slot when the function's live version has an instance with room now, else null (then call acquire). */
+  tryAcquire(id: string): Slot | null;
+  /** True when `id` is a node function with code (the gateway relay takes its requests). */
+  servable(id: string): boolean;
   /** The effective timeout of a function's requests. */
   timeoutMs(id: string): number;
   /** The effective scaling of a function: its overrides over the node's defaults. */
@@ -282,7 +286,14 @@ export function createNodeFunctions(options: NodeFunctionsOptions): NodeFunction
       return pool.acquire();
     },
 
-    timeoutMs: (id) => require(id).timeoutMs ?? defaults.timeoutMs,
+    tryAcquire: (id) => pools.get(id)?.tryAcquire() ?? null,
+
+    servable: (id) => {
+      const r = records.get(id);
+      return r !== undefined && r.hash !== '';
+    },
+
+    timeoutMs: (id) => records.get(id)?.timeoutMs ?? defaults.timeoutMs,
 
     scaling: (id) => effectiveScaling(require(id).scaling, defaults.scaling),
 

@@ -4,11 +4,15 @@
  * least loaded ready instance with fewer than target_concurrency requests;
  * when none has room, more instances start (up to `max`) and the request
  * waits in a bounded queue (past it: AETHER_E_FN_OVERLOADED, 503 with
- * Retry-After; never a silent drop). Idle instances above `min` stop after
+ * Retry-After; never a silent drop): target_concurrency is also each
+ * instance's cap, so a handler that must not run concurrently gets 1.
+ * Raw keep-alive connections per instance serve the gateway relay, a lazy
+ * undici pool the node:http route. Idle instances above `min` stop after
  * idle_timeout_s, down to zero. Instances are seed 000's processes
  * (ProcessInstance: READY handshake, cgroup, sandbox); a crashed one is
  * dropped and replaced on demand (or right away while below `min`).
  */
+import { connect, type Socket } from 'node:net';
 import { aetherError } from '@aether/core';
 import { Pool } from 'undici';
 import { freePort } from '../process/free-port.js';
@@ -49,15 +53,64 @@ export interface RequestPoolOptions {
 /** A request's hold on an instance. */
 export interface Slot {
   readonly instance: ProcessInstance;
+  /** An undici pool to the instance (the gateway route of node:http connections). */
   readonly dispatcher: Pool;
   /** True when this request waited for the instance to start. */
   readonly cold: boolean;
+  /** An idle raw keep-alive connection to the instance, or a new one (the gateway relay). */
+  connect(): Socket;
+  /** Takes back a connection between exchanges (closed when the instance is going away). */
+  keep(socket: Socket): void;
   release(): void;
 }
 
-interface Member {
-  instance: ProcessInstance;
-  dispatcher: Pool;
+/** Raw upstream connections kept per instance. */
+const MAX_IDLE = 256;
+
+/** An instance of the pool and its upstream connections. */
+class Member {
+  private pool: Pool | null = null;
+  private readonly idle: Socket[] = [];
+  private gone = false;
+
+  constructor(
+    readonly instance: ProcessInstance,
+    private readonly connections: number,
+  ) {}
+
+  get dispatcher(): Pool {
+    return (this.pool ??= new Pool(`http://127.0.0.1:${this.instance.port}`, {
+      connections: this.connections,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+    }));
+  }
+
+  readonly connect = (): Socket => {
+    let s = this.idle.pop();
+    while (s !== undefined && s.destroyed) s = this.idle.pop();
+    if (s !== undefined) return s;
+    const socket = connect({ port: this.instance.port, host: '127.0.0.1', noDelay: true });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      const i = this.idle.indexOf(socket);
+      if (i >= 0) this.idle.splice(i, 1);
+    });
+    return socket;
+  };
+
+  readonly keep = (socket: Socket): void => {
+    if (this.gone || socket.destroyed || this.idle.length >= MAX_IDLE) socket.destroy();
+    else this.idle.push(socket);
+  };
+
+  /** Closes the idle connections and the undici pool (after its requests, unless `now`). */
+  async close(now: boolean): Promise<void> {
+    this.gone = true;
+    for (const s of this.idle.splice(0)) s.destroy();
+    const pool = this.pool;
+    if (pool !== null) await (now ? pool.destroy() : pool.close());
+  }
 }
 
 interface Waiter {
@@ -96,14 +149,14 @@ export class RequestPool {
       return Promise.reject(
         aetherError('AETHER_E_FN_UNAVAILABLE', `${this.options.functionId}: this version is being replaced`),
       );
-    const ready = this.pick();
+    const ready = this.waiters.length === 0 ? this.pick() : null;
     if (ready !== null) return Promise.resolve(this.slot(ready, false));
     if (this.waiters.length >= this.options.maxQueue) {
       return Promise.reject(
         aetherError(
           'AETHER_E_FN_OVERLOADED',
           `${this.options.functionId}: ${this.waiters.length} requests already wait for an instance (max ${this.options.scaling.max} instances)`,
-          { function: this.options.functionId, retryAfterS: 1 },
+          { function: this.options.functionId, retryAfterMs: 1000 },
         ),
       );
     }
@@ -113,6 +166,14 @@ export class RequestPool {
     });
   }
 
+  /** A slot when an instance has room now (no waiting, no start), else null. */
+  tryAcquire(): Slot | null {
+    if (this.closed || this.waiters.length > 0) return null;
+    const ready = this.pick();
+    return ready === null ? null : this.slot(ready, false);
+  }
+
+  /** The least loaded ready instance with fewer than target_concurrency requests (a cap per instance). */
   private pick(): Member | null {
     let best: Member | null = null;
     for (const m of this.members) {
@@ -131,8 +192,12 @@ export class RequestPool {
     let released = false;
     return {
       instance,
-      dispatcher: member.dispatcher,
+      get dispatcher() {
+        return member.dispatcher;
+      },
       cold,
+      connect: member.connect,
+      keep: member.keep,
       release: () => {
         if (released) return;
         released = true;
@@ -152,6 +217,8 @@ export class RequestPool {
       const w = this.waiters.shift()!;
       w.resolve(this.slot(member, true));
     }
+    // Still waiting: start what they need (not after a failed start: that would loop).
+    if (this.waiters.length > 0 && this.lastError === null) this.scaleUp();
   }
 
   /** Starts enough instances for the waiting requests, within max. */
@@ -160,7 +227,7 @@ export class RequestPool {
     const live = this.members.filter((m) => m.instance.routable).length;
     const room = s.max - live - this.starting;
     const freeSlots = this.members.reduce(
-      (n, m) => n + (m.instance.routable ? s.targetConcurrency - m.instance.inFlight : 0),
+      (n, m) => n + (m.instance.routable ? Math.max(0, s.targetConcurrency - m.instance.inFlight) : 0),
       0,
     );
     const needed = Math.ceil(Math.max(0, this.waiters.length - freeSlots) / s.targetConcurrency) - this.starting;
@@ -195,18 +262,11 @@ export class RequestPool {
         onExit: (i) => this.exited(i),
       });
       await instance.start();
-      const member: Member = {
-        instance,
-        dispatcher: new Pool(`http://127.0.0.1:${port}`, {
-          connections: Math.max(4, o.scaling.targetConcurrency * 2),
-          pipelining: 1,
-          keepAliveTimeout: 30_000,
-        }),
-      };
+      const member = new Member(instance, Math.max(4, o.scaling.targetConcurrency * 2));
       this.coldStarts++;
       o.onColdStart?.(performance.now() - t0);
       if (this.closed) {
-        await member.dispatcher.close();
+        await member.close(false);
         await instance.stop();
         return;
       }
@@ -231,7 +291,7 @@ export class RequestPool {
     const i = this.members.findIndex((m) => m.instance === instance);
     if (i < 0) return;
     const [member] = this.members.splice(i, 1);
-    void member!.dispatcher.destroy();
+    void member!.close(true);
     if (instance.exit?.reason !== 'stopped') {
       this.options.ctx.log.event(
         this.options.functionId,
@@ -258,7 +318,7 @@ export class RequestPool {
           aetherError(
             'AETHER_E_FN_UNAVAILABLE',
             `${o.functionId}: no instance became ready within ${o.timeoutMs} ms${this.lastError ? `: ${this.lastError.message.split('\n')[0]}` : ''}`,
-            { function: o.functionId, retryAfterS: 1 },
+            { function: o.functionId, retryAfterMs: 1000 },
           ),
         );
       }
@@ -274,7 +334,7 @@ export class RequestPool {
   private async retire(member: Member): Promise<void> {
     this.members = this.members.filter((m) => m !== member);
     member.instance.drain();
-    await member.dispatcher.close();
+    await member.close(false);
     await member.instance.stop();
   }
 
@@ -292,7 +352,7 @@ export class RequestPool {
     const members = this.members.splice(0);
     await Promise.all(
       members.map(async (m) => {
-        await m.dispatcher.destroy();
+        await m.close(true);
         await m.instance.stop();
       }),
     );

@@ -4,12 +4,13 @@
  * Built against the `Engine` interface only, so tests can pass a fake engine.
  */
 import type { Engine } from '@aether/engine';
-import type { EdgeDispatch, FunctionService, NodeFunctions, NodeRegistry } from '@aether/functions';
+import type { EdgeDispatch, FunctionService, HttpRelay, NodeFunctions, NodeRegistry } from '@aether/functions';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { apiTokenPolicy, installBearerAuth } from './auth.js';
 import { registerEdgeRoutes } from './edge-routes.js';
 import { installErrorHandlers } from './errors.js';
 import { registerFunctionRoutes } from './function-routes.js';
+import { installGatewayRelay } from './gateway-relay.js';
 import { registerGatewayRoutes } from './gateway-routes.js';
 import { registerOrchestratorRoutes } from './orchestrator-routes.js';
 import type { ProcessHost } from '../process-host.js';
@@ -100,9 +101,11 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
   const { engine } = options;
   installErrorHandlers(app);
   acceptEmptyJson(app);
-  if (options.token !== undefined || options.edgeToken !== undefined) {
-    installBearerAuth(app, apiTokenPolicy({ token: options.token, edgeToken: options.edgeToken }));
-  }
+  const policy =
+    options.token !== undefined || options.edgeToken !== undefined
+      ? apiTokenPolicy({ token: options.token, edgeToken: options.edgeToken })
+      : undefined;
+  if (policy !== undefined) installBearerAuth(app, policy);
 
   const fns = options.functions;
   app.get('/health', async () => ({
@@ -134,6 +137,12 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
         maxZipBytes: fns.maxZipBytes ?? 64 * 1024 * 1024,
         onRequest: fns.onGatewayRequest,
       });
+      const relay = installGatewayRelay(app, {
+        nodeFunctions: fns.nodeFunctions,
+        policy,
+        onRequest: fns.onGatewayRequest,
+      });
+      app.decorate('gatewayRelay', relay);
     }
     registerEdgeRoutes(app, { nodes: fns.nodes, functions: fns.service });
   }
@@ -142,6 +151,11 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
   }
   await app.ready();
   return app;
+}
+
+/** The gateway relay of an app made by createHttpApp (undefined without node functions). */
+export function gatewayRelayOf(app: FastifyInstance): HttpRelay | undefined {
+  return (app as unknown as { gatewayRelay?: HttpRelay }).gatewayRelay;
 }
 
 /** Options of `createMetricsApp`. */
