@@ -260,17 +260,24 @@ class Conn {
     this.phase = Phase.Exchange;
     this.relay.relayed++;
     const up = this.upstreamFor(slot);
-    up.cork();
-    up.write(`${head.method} ${this.path}`, 'latin1');
-    up.write(this.headBytes!.subarray(head.targetEnd, head.end));
+    // One buffer for the rewritten head: a single write (no writev) on the hot path.
+    const line = `${head.method} ${this.path}`;
+    const rest = this.headBytes!.subarray(head.targetEnd, head.end);
+    const out = Buffer.allocUnsafe(line.length + rest.length);
+    out.write(line, 0, 'latin1');
+    rest.copy(out, line.length);
     this.headBytes = null;
-    if (!this.reqDone && this.ahead !== null) {
+    if (this.reqDone || this.ahead === null) {
+      up.write(out);
+    } else {
+      up.cork();
+      up.write(out);
       const body = this.ahead;
       this.ahead = null;
       const end = this.forwardBody(body, 0);
       if (end >= 0 && end < body.length) this.ahead = body.subarray(end);
+      up.uncork();
     }
-    up.uncork();
     if (head.upgrade) this.reqDone = true;
   }
 
@@ -396,15 +403,24 @@ class Conn {
     if (head.close) this.keepUp = false;
     this.resStarted = true;
     const client = this.client;
-    client.cork();
-    client.write(buf.subarray(0, end - 2));
-    client.write(`x-aether-instance: ${this.slot!.instance.id}\r\n\r\n`, 'latin1');
-    if (this.resScan === null && this.resLeft === 0 && !this.resUntilClose) {
-      if (end < buf.length) this.keepUp = false;
-      client.uncork();
+    // The head with x-aether-instance added, and when the whole body is in this chunk (the common
+    // case of small answers), the body too: one buffer, one write.
+    const extra = `x-aether-instance: ${this.slot!.instance.id}\r\n\r\n`;
+    const whole = this.resScan === null && !this.resUntilClose && end + this.resLeft <= buf.length;
+    const bodyEnd = whole ? end + this.resLeft : end;
+    const out = Buffer.allocUnsafe(bodyEnd + extra.length - 2);
+    buf.copy(out, 0, 0, end - 2);
+    out.write(extra, end - 2, 'latin1');
+    if (bodyEnd > end) buf.copy(out, end - 2 + extra.length, end, bodyEnd);
+    if (whole) {
+      this.resLeft = 0;
+      if (bodyEnd < buf.length) this.keepUp = false;
+      if (!client.write(out)) this.up?.pause();
       this.responseDone();
       return;
     }
+    client.cork();
+    client.write(out);
     if (end < buf.length) this.forwardResponse(buf, end);
     client.uncork();
   }
