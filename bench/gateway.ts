@@ -37,7 +37,9 @@
  *    'none' (cgroup only). Target: <= runner by hand + 5 ms.
  *
  * Every child gets the environment without NODE_EXTRA_CA_CERTS (it slows node starts).
- * Flags: --duration=S per wrk cell (default 10), --runs=N cold starts (default 20).
+ * Flags: --duration=S per wrk cell (default 10), --runs=N cold starts (default 20),
+ * --only=throughput or --only=cold runs just that section (cold alone reads the runner's
+ * node flags from the instance the cold node's upload starts).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -355,6 +357,10 @@ async function coldThroughGateway(node: FixtureNode, name: string): Promise<{ ms
 export async function runGatewayBench(flags: string[]): Promise<Record<string, unknown>[]> {
   const durationS = flag(flags, 'duration', 10);
   const runs = flag(flags, 'runs', 20);
+  const only = flags.find((f) => f.startsWith('--only='))?.split('=')[1];
+  if (only !== undefined && only !== 'throughput' && only !== 'cold') {
+    throw new Error(`gateway bench: --only=${only}: expected throughput or cold`);
+  }
   requireTools([
     [WRK, 'wrk'],
     [NGINX, 'nginx'],
@@ -369,110 +375,117 @@ export async function runGatewayBench(flags: string[]): Promise<Record<string, u
   let proxy: Proc | undefined;
   try {
     const { zip, codeDir } = makeZip(dir);
+    /** The node flags Aether starts the runner with (e.g. --experimental-detect-module), for the by-hand runs. */
+    const runnerFlagsOf = (pid: number): string[] => {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      return argv.slice(
+        1,
+        argv.findIndex((a) => a.endsWith('/runner.mjs')),
+      );
+    };
+    let runnerFlags: string[] | undefined;
 
-    // 1. Throughput. The node with one instance (min = max = 1, never idle long enough to stop).
-    const one = await startFixtureNode({
-      scaling: { min: 1, max: 1, targetConcurrency: 16, idleTimeoutS: 3600 },
-    });
-    nodes.push(one);
-    await deploy(one.httpPort, 'hello', zip);
-    const oneFound = findInstances(one.proc.child.pid!);
-    const oneListed = (await one.stats())[0]?.instances ?? [];
-    if (oneFound.length !== 1 || oneListed.length !== 1 || oneListed[0]!.port !== oneFound[0]!.port) {
-      throw new Error(
-        `max-1 node: expected one instance; found by /proc + ss ${JSON.stringify(oneFound)}, stats ${JSON.stringify(oneListed)}`,
+    if (only !== 'cold') {
+      // 1. Throughput. The node with one instance (min = max = 1, never idle long enough to stop).
+      const one = await startFixtureNode({
+        scaling: { min: 1, max: 1, targetConcurrency: 16, idleTimeoutS: 3600 },
+      });
+      nodes.push(one);
+      await deploy(one.httpPort, 'hello', zip);
+      const oneFound = findInstances(one.proc.child.pid!);
+      const oneListed = (await one.stats())[0]?.instances ?? [];
+      if (oneFound.length !== 1 || oneListed.length !== 1 || oneListed[0]!.port !== oneFound[0]!.port) {
+        throw new Error(
+          `max-1 node: expected one instance; found by /proc + ss ${JSON.stringify(oneFound)}, stats ${JSON.stringify(oneListed)}`,
+        );
+      }
+      const direct = oneFound[0]!;
+      const cgroup = memoryCgroup(direct.pid);
+      runnerFlags = runnerFlagsOf(direct.pid);
+
+      // The real `aether serve` with the CLI's defaults.
+      serve = await startAether({ persistence: 'memory' });
+      await deploy(serve.httpPort, 'hello', zip);
+      const serveAtUpload = findInstances(serve.child.pid!);
+      if (serveAtUpload.length !== 1) {
+        throw new Error(`aether serve: expected the rollout's one instance, found ${JSON.stringify(serveAtUpload)}`);
+      }
+
+      const cell = (what: string, url: string): Promise<WrkResult> => wrkCell(url, durationS, what);
+      /** A gateway cell, sampling x-aether-instance every 250 ms while wrk runs. */
+      const gatewayCell = async (
+        what: string,
+        httpPort: number,
+        pid: number,
+      ): Promise<{ r: WrkResult; sampled: Set<string>; samples: number; running: number }> => {
+        const url = localUrl(httpPort, '/functions/hello/');
+        await wrk(url, 1, `${what} (warm-up)`);
+        const sampled = new Set<string>();
+        let samples = 0;
+        let sampling = true;
+        const sampler = (async () => {
+          while (sampling) {
+            await sleep(250);
+            const a = await getOnce(httpPort, '/functions/hello/').catch(() => undefined);
+            if (a?.instance !== undefined) sampled.add(a.instance);
+            samples++;
+          }
+        })();
+        try {
+          const r = await wrk(url, durationS, what);
+          return { r, sampled, samples, running: findInstances(pid).length };
+        } finally {
+          sampling = false;
+          await sampler;
+        }
+      };
+
+      const nginxPort = await freePort();
+      const directUrl = localUrl(direct.port);
+      const direct1 = await cell('direct', directUrl);
+      const viaServe = await gatewayCell('aether serve', serve.httpPort, serve.child.pid!);
+      await stop(serve);
+      serve = undefined;
+      const viaOne = await gatewayCell('aether max 1', one.httpPort, one.proc.child.pid!);
+      nginx = await startNginx(path.join(dir, 'nginx-1'), 1, nginxPort, direct.port);
+      const nginx1 = await cell('nginx-1', localUrl(nginxPort));
+      await stop(nginx);
+      nginx = undefined;
+      const proxyPort = await freePort();
+      proxy = await startUndiciProxy(proxyPort, direct.port);
+      const undiciProxy = await cell('undici proxy', localUrl(proxyPort));
+      await stop(proxy);
+      proxy = undefined;
+      const direct2 = await cell('direct (again)', directUrl);
+      await stop(one.proc);
+      nodes.splice(nodes.indexOf(one), 1);
+
+      const { ratio, row: wrkRow } = versusDirect(direct1, direct2);
+      const target = (r: WrkResult): string =>
+        `>= ${NGINX_ONE_WORKER_RATIO}x: ${ratio(r) >= NGINX_ONE_WORKER_RATIO ? 'met' : 'MISSED'}`;
+      const served = (g: { sampled: Set<string>; samples: number; running: number }): string =>
+        `instances: ${g.sampled.size} seen in x-aether-instance of ${g.samples} sampled requests ([${[...g.sampled].sort().join(', ')}]), ${g.running} runner process(es) after the cell`;
+      rows.push(
+        wrkRow('throughput: direct (instance private port)', direct1, {
+          note: `port ${direct.port} of runner pid ${direct.pid} (found via /proc + ss -ltnp, matches stats); memory cgroup ${cgroup}; bubblewrap`,
+        }),
+        wrkRow('throughput: aether serve gateway (CLI defaults)', viaServe.r, {
+          target: target(viaServe.r),
+          note: `scaling min 0 max 4 target 16 (not settable from the CLI); ${served(viaServe)}`,
+        }),
+        wrkRow('throughput: aether gateway, max 1 instance', viaOne.r, {
+          target: target(viaOne.r),
+          note: `startServer in its own process, scaling min 1 max 1 target 16 (34 of 50 requests queue in the gateway); ${served(viaOne)}`,
+        }),
+        wrkRow('throughput: nginx 1 worker', nginx1, { note: 'upstream keepalive 64, to the same instance as direct' }),
+        wrkRow('throughput: reference: bare node:http + undici Pool proxy', undiciProxy, {
+          note: "bench/fixtures/undici-proxy.mjs: the gateway's parts without fastify, routing, slots or metrics",
+        }),
+        wrkRow('throughput: direct (again)', direct2),
       );
     }
-    const direct = oneFound[0]!;
-    const cgroup = memoryCgroup(direct.pid);
-    // The node flags Aether starts the runner with (e.g. --experimental-detect-module), for the by-hand runs.
-    const runnerArgv = readFileSync(`/proc/${direct.pid}/cmdline`, 'utf8').split('\0');
-    const runnerFlags = runnerArgv.slice(
-      1,
-      runnerArgv.findIndex((a) => a.endsWith('/runner.mjs')),
-    );
 
-    // The real `aether serve` with the CLI's defaults.
-    serve = await startAether({ persistence: 'memory' });
-    await deploy(serve.httpPort, 'hello', zip);
-    const serveAtUpload = findInstances(serve.child.pid!);
-    if (serveAtUpload.length !== 1) {
-      throw new Error(`aether serve: expected the rollout's one instance, found ${JSON.stringify(serveAtUpload)}`);
-    }
-
-    const cell = (what: string, url: string): Promise<WrkResult> => wrkCell(url, durationS, what);
-    /** A gateway cell, sampling x-aether-instance every 250 ms while wrk runs. */
-    const gatewayCell = async (
-      what: string,
-      httpPort: number,
-      pid: number,
-    ): Promise<{ r: WrkResult; sampled: Set<string>; samples: number; running: number }> => {
-      const url = localUrl(httpPort, '/functions/hello/');
-      await wrk(url, 1, `${what} (warm-up)`);
-      const sampled = new Set<string>();
-      let samples = 0;
-      let sampling = true;
-      const sampler = (async () => {
-        while (sampling) {
-          await sleep(250);
-          const a = await getOnce(httpPort, '/functions/hello/').catch(() => undefined);
-          if (a?.instance !== undefined) sampled.add(a.instance);
-          samples++;
-        }
-      })();
-      try {
-        const r = await wrk(url, durationS, what);
-        return { r, sampled, samples, running: findInstances(pid).length };
-      } finally {
-        sampling = false;
-        await sampler;
-      }
-    };
-
-    const nginxPort = await freePort();
-    const directUrl = localUrl(direct.port);
-    const direct1 = await cell('direct', directUrl);
-    const viaServe = await gatewayCell('aether serve', serve.httpPort, serve.child.pid!);
-    await stop(serve);
-    serve = undefined;
-    const viaOne = await gatewayCell('aether max 1', one.httpPort, one.proc.child.pid!);
-    nginx = await startNginx(path.join(dir, 'nginx-1'), 1, nginxPort, direct.port);
-    const nginx1 = await cell('nginx-1', localUrl(nginxPort));
-    await stop(nginx);
-    nginx = undefined;
-    const proxyPort = await freePort();
-    proxy = await startUndiciProxy(proxyPort, direct.port);
-    const undiciProxy = await cell('undici proxy', localUrl(proxyPort));
-    await stop(proxy);
-    proxy = undefined;
-    const direct2 = await cell('direct (again)', directUrl);
-    await stop(one.proc);
-    nodes.splice(nodes.indexOf(one), 1);
-
-    const { ratio, row: wrkRow } = versusDirect(direct1, direct2);
-    const target = (r: WrkResult): string =>
-      `>= ${NGINX_ONE_WORKER_RATIO}x: ${ratio(r) >= NGINX_ONE_WORKER_RATIO ? 'met' : 'MISSED'}`;
-    const served = (g: { sampled: Set<string>; samples: number; running: number }): string =>
-      `instances: ${g.sampled.size} seen in x-aether-instance of ${g.samples} sampled requests ([${[...g.sampled].sort().join(', ')}]), ${g.running} runner process(es) after the cell`;
-    rows.push(
-      wrkRow('throughput: direct (instance private port)', direct1, {
-        note: `port ${direct.port} of runner pid ${direct.pid} (found via /proc + ss -ltnp, matches stats); memory cgroup ${cgroup}; bubblewrap`,
-      }),
-      wrkRow('throughput: aether serve gateway (CLI defaults)', viaServe.r, {
-        target: target(viaServe.r),
-        note: `scaling min 0 max 4 target 16 (not settable from the CLI); ${served(viaServe)}`,
-      }),
-      wrkRow('throughput: aether gateway, max 1 instance', viaOne.r, {
-        target: target(viaOne.r),
-        note: `startServer in its own process, scaling min 1 max 1 target 16 (34 of 50 requests queue in the gateway); ${served(viaOne)}`,
-      }),
-      wrkRow('throughput: nginx 1 worker', nginx1, { note: 'upstream keepalive 64, to the same instance as direct' }),
-      wrkRow('throughput: reference: bare node:http + undici Pool proxy', undiciProxy, {
-        note: "bench/fixtures/undici-proxy.mjs: the gateway's parts without fastify, routing, slots or metrics",
-      }),
-      wrkRow('throughput: direct (again)', direct2),
-    );
-
+    if (only === 'throughput') return rows;
     // 2. Cold start from zero.
     const scaling = { min: 0, max: 1, targetConcurrency: 16, idleTimeoutS: 1 };
     const sandboxed = await startFixtureNode({ scaling });
@@ -481,6 +494,13 @@ export async function runGatewayBench(flags: string[]): Promise<Record<string, u
     nodes.push(unsandboxed);
     await deploy(sandboxed.httpPort, 'cold', zip);
     await deploy(unsandboxed.httpPort, 'cold', zip);
+    if (runnerFlags === undefined) {
+      // The upload's rollout started one instance (it stops after idle_timeout_s).
+      const pid = runnerPids(sandboxed.proc.child.pid!)[0];
+      if (pid === undefined) throw new Error('cold node: no runner process after the upload');
+      runnerFlags = runnerFlagsOf(pid);
+    }
+    const flagsOfRunner = runnerFlags;
     const socketPath = path.join(dir, 'hand.sock');
     type Run = { ms: number; startMs: number | null };
     /** `outside`: per run, the request's time minus the instance's startMs (what is not spawn -> ready). */
@@ -499,7 +519,7 @@ export async function runGatewayBench(flags: string[]): Promise<Record<string, u
     const byHand = variant('runner.mjs by hand', async () => ({
       ms: await coldByHand(
         'runner.mjs by hand',
-        [...runnerFlags, RUNNER, codeDir],
+        [...flagsOfRunner, RUNNER, codeDir],
         { AETHER_SOCKET: socketPath, AETHER_FUNCTION_ID: 'cold' },
         codeDir,
         { socketPath },
@@ -542,7 +562,7 @@ export async function runGatewayBench(flags: string[]): Promise<Record<string, u
         p50_ms: round(handP50),
         p99_ms: round(p99(byHand.ms)),
         added_ms: round(handP50 - plainP50),
-        note: `spawn -> READY -> first 200: node ${[...runnerFlags, 'runner.mjs'].join(' ')} <codeDir> as Aether runs it, same handler.js, no sandbox or cgroup; added_ms vs node -e; n=${runs}`,
+        note: `spawn -> READY -> first 200: node ${[...flagsOfRunner, 'runner.mjs'].join(' ')} <codeDir> as Aether runs it, same handler.js, no sandbox or cgroup; added_ms vs node -e; n=${runs}`,
       },
     );
     for (const v of [viaAether, viaAetherNoSandbox]) {

@@ -16,7 +16,8 @@ import { connect, type Socket } from 'node:net';
 import { aetherError } from '@aether/core';
 import { Pool } from 'undici';
 import { freePort } from '../process/free-port.js';
-import { ProcessInstance } from '../process/instance.js';
+import { createInstanceSpare, ProcessInstance } from '../process/instance.js';
+import type { Spare } from '../process/launcher.js';
 import type { FunctionContext } from '../process/process-function.js';
 import type { InstanceStatus } from '../process/types.js';
 
@@ -129,12 +130,25 @@ export class RequestPool {
   private waiters: Waiter[] = [];
   private closed = false;
   private lastError: Error | null = null;
+  /** A stub waiting inside this version's sandbox: a cold start then skips bubblewrap's set-up. */
+  private spare: Spare | null = null;
   coldStarts = 0;
 
   constructor(readonly options: RequestPoolOptions) {}
 
   /** Starts `scaling.min` instances and resolves when they are ready. */
   async warm(): Promise<void> {
+    const o = this.options;
+    this.spare ??= this.closed
+      ? null
+      : createInstanceSpare({
+          handlerPath: o.command,
+          cwd: o.cwd,
+          readOnly: o.readOnly,
+          runDir: o.ctx.runDir,
+          bwrap: o.sandbox ? o.ctx.bwrap : null,
+          launcher: o.ctx.launcher,
+        });
     const n = Math.max(0, this.options.scaling.min - this.members.length - this.starting);
     await Promise.all(Array.from({ length: n }, () => this.startOne()));
   }
@@ -258,6 +272,9 @@ export class RequestPool {
         memoryLimitMb: o.memoryLimitMb,
         launcher: o.ctx.launcher,
         bwrap: o.sandbox ? o.ctx.bwrap : null,
+        spare: this.spare,
+        // The runner sends READY once it listens: no port probe.
+        readyAfterListen: true,
         onOutput: (line, stream) => o.ctx.log.output(o.functionId, line, stream),
         onExit: (i) => this.exited(i),
       });
@@ -341,6 +358,8 @@ export class RequestPool {
   /** Stops taking requests, lets in-flight ones finish (up to graceMs), and stops every instance. */
   async close(graceMs: number): Promise<void> {
     this.closed = true;
+    const spareClosed = this.spare?.close();
+    this.spare = null;
     for (const w of this.waiters.splice(0)) {
       w.reject(aetherError('AETHER_E_FN_UNAVAILABLE', `${this.options.functionId}: the function was removed`));
     }
@@ -356,6 +375,7 @@ export class RequestPool {
         await m.instance.stop();
       }),
     );
+    await spareClosed;
   }
 
   /** Ready instances (READY or BUSY). */

@@ -2,8 +2,11 @@
  * One instance of a process function: starts the handler through the
  * launcher (inside its memory cgroup from the first instruction, optionally
  * inside bubblewrap, killed with the orchestrator), waits for seed 000's READY on
- * its Unix socket and for its private port to accept, then tracks its state
- * until it exits: a crash, an OOM kill, or a stop asked by Aether.
+ * its Unix socket and for its private port to accept (not probed for handlers
+ * that only send READY once they listen), then tracks its state
+ * until it exits: a crash, an OOM kill, or a stop asked by Aether. Like
+ * instances can share a spare (createInstanceSpare): a stub waiting inside
+ * their sandbox, which takes bubblewrap's set-up off a cold start.
  */
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -12,9 +15,9 @@ import path from 'node:path';
 import { aetherError, type AetherError, type ErrorCode } from '@aether/core';
 import type { InstanceCgroup } from './cgroup.js';
 import { describeBytes, listenForReady, type Handshake } from './handshake.js';
-import type { Launcher } from './launcher.js';
+import type { Launcher, Spare } from './launcher.js';
 import { OutputTail, forEachLine } from './output-tail.js';
-import { sandboxCommand } from './sandbox.js';
+import { sandboxPrefix, type SandboxOptions } from './sandbox.js';
 import type { ExitReason, InstanceExit, InstanceState, InstanceStatus } from './types.js';
 
 /** What an instance needs to start. */
@@ -43,6 +46,14 @@ export interface InstanceOptions {
   launcher: Launcher;
   /** The bubblewrap binary when the function is sandboxed. */
   bwrap: string | null;
+  /** A stub waiting inside this instance's sandbox, from {@link createInstanceSpare}; the start takes it when it can. */
+  spare?: Spare | null | undefined;
+  /**
+   * The handler sends READY only once it listens on its port (the node runner does), so the
+   * start does not probe the port: a probe's connection delays the handler's first request.
+   * @default false (seed 000's protocol: READY may come before the port is bound)
+   */
+  readyAfterListen?: boolean | undefined;
   /** Each line the handler writes, for the orchestrator's log. */
   onOutput(line: string, stream: 'stdout' | 'stderr'): void;
   /** Called once when the process has exited (after start() settled). */
@@ -52,6 +63,33 @@ export interface InstanceOptions {
 function startError(code: ErrorCode, message: string, reason: ExitReason, stderrTail: string): AetherError {
   const tail = stderrTail === '' ? '' : `\n--- stderr (last lines) ---\n${stderrTail}`;
   return aetherError(code, `${message}${tail}`, { reason, stderrTail });
+}
+
+/** What decides an instance's sandbox (every instance of a node function version has the same). */
+export type InstanceSandboxOptions = Pick<InstanceOptions, 'handlerPath' | 'cwd' | 'readOnly' | 'runDir' | 'bwrap'>;
+
+/** The sandbox of an instance, or null when it is not sandboxed. */
+function instanceSandbox(o: InstanceSandboxOptions): SandboxOptions | null {
+  if (o.bwrap === null) return null;
+  const cwd = o.cwd ?? path.dirname(o.handlerPath);
+  return {
+    bwrap: o.bwrap,
+    cwd,
+    writable: [o.runDir],
+    // The handler's directory stays visible (read-only) even under the private /tmp.
+    readOnly: [...new Set([path.dirname(o.handlerPath), cwd, ...(o.readOnly ?? [])])],
+  };
+}
+
+/**
+ * Keeps one stub waiting inside the sandbox of instances with these options (pass it as
+ * their `spare`): their starts then exec the handler in a sandbox set up in advance.
+ * Null when they are not sandboxed (the launcher's plain stubs serve them). Close it with
+ * the instances' owner.
+ */
+export function createInstanceSpare(options: InstanceSandboxOptions & { launcher: Launcher }): Spare | null {
+  const sandbox = instanceSandbox(options);
+  return sandbox === null ? null : options.launcher.spare(sandboxPrefix(sandbox));
 }
 
 /** Probes `port` until it accepts a connection (seed handlers send READY before they bind). */
@@ -118,20 +156,8 @@ export class ProcessInstance {
     const socketPath = path.join(o.runDir, `${o.instanceId}.sock`);
     this.handshake = await listenForReady(socketPath);
 
-    let command = o.handlerPath;
-    let args: string[] = o.args ?? [];
     const cwd = o.cwd ?? path.dirname(o.handlerPath);
-    if (o.bwrap !== null) {
-      ({ command, args } = sandboxCommand({
-        bwrap: o.bwrap,
-        command,
-        args,
-        cwd,
-        writable: [o.runDir],
-        // The handler's directory stays visible (read-only) even under the private /tmp.
-        readOnly: [...new Set([path.dirname(o.handlerPath), cwd, ...(o.readOnly ?? [])])],
-      }));
-    }
+    const sandbox = instanceSandbox(o);
     const env: NodeJS.ProcessEnv = {
       ...o.baseEnv,
       ...o.environment,
@@ -147,11 +173,13 @@ export class ProcessInstance {
     // Its own process group (detached): a Ctrl+C in the terminal reaches the orchestrator, which stops instances in order.
     const { child, cgroup } = o.launcher.launch({
       name: `${o.functionId}.${o.instanceId}`,
-      command,
-      args,
+      command: o.handlerPath,
+      args: o.args ?? [],
       cwd,
       env,
       limitBytes: o.memoryLimitMb * 1024 * 1024,
+      wrap: sandbox === null ? [] : sandboxPrefix(sandbox),
+      spare: o.spare,
     });
     this.cgroup = cgroup;
     this.child = child;
@@ -192,7 +220,9 @@ export class ProcessInstance {
           'handshake-invalid',
         );
       }
-      const listening = await waitForPort(o.port, deadline, () => this.exit === null && !this.stopping);
+      const listening =
+        o.readyAfterListen === true ||
+        (await waitForPort(o.port, deadline, () => this.exit === null && !this.stopping));
       if (!listening) {
         if (this.exit !== null || this.child.exitCode !== null) throw await this.exitedBeforeReady(spawnError);
         throw this.failStart(

@@ -9,13 +9,10 @@ import { accessSync, constants } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { TerminalError } from '@aether/core';
 
-/** What {@link sandboxCommand} runs and how. */
-export interface SandboxCommandOptions {
+/** The sandbox of {@link sandboxPrefix}. */
+export interface SandboxOptions {
   /** The bubblewrap binary, from {@link findBubblewrap}. */
   bwrap: string;
-  /** The handler to run inside the sandbox (a path visible inside it). */
-  command: string;
-  args: string[];
   /** The working directory inside the sandbox. */
   cwd: string;
   /** Directories bound read-write at the same path, e.g. the runtime dir holding the Unix socket. */
@@ -26,6 +23,13 @@ export interface SandboxCommandOptions {
    * @default []
    */
   readOnly?: string[];
+}
+
+/** What {@link sandboxCommand} runs and how. */
+export interface SandboxCommandOptions extends SandboxOptions {
+  /** The handler to run inside the sandbox (a path visible inside it). */
+  command: string;
+  args: string[];
 }
 
 /** The flags every sandbox gets, before its binds. */
@@ -95,6 +99,15 @@ export function requireBubblewrap(options: { path?: string } = {}): string {
  * const { command, args } = cgroupWrap(cg.procsFile, sandboxed.command, sandboxed.args);
  */
 export function sandboxCommand(options: SandboxCommandOptions): { command: string; args: string[] } {
+  return { command: options.bwrap, args: [...sandboxPrefix(options).slice(1), options.command, ...options.args] };
+}
+
+/**
+ * The argv that runs whatever follows it in the sandbox: bubblewrap, its flags
+ * and binds, `--chdir <cwd>` and `--`. Equal options give equal prefixes, which
+ * is how a stub waiting inside a sandbox is matched to a launch (launcher.ts).
+ */
+export function sandboxPrefix(options: SandboxOptions): string[] {
   const binds = [
     ...(options.readOnly ?? []).map((dir) => ({ flag: '--ro-bind', dir: resolve(dir) })),
     ...options.writable.map((dir) => ({ flag: '--bind', dir: resolve(dir) })),
@@ -102,18 +115,14 @@ export function sandboxCommand(options: SandboxCommandOptions): { command: strin
   // bwrap mounts in order: binds come after --tmpfs /tmp so that dirs under /tmp
   // stay visible, and parents before children so a nested bind is not hidden
   binds.sort((a, b) => depth(a.dir) - depth(b.dir));
-  return {
-    command: options.bwrap,
-    args: [
-      ...BASE_ARGS,
-      ...binds.flatMap(({ flag, dir }) => [flag, dir, dir]),
-      '--chdir',
-      resolve(options.cwd),
-      '--',
-      options.command,
-      ...options.args,
-    ],
-  };
+  return [
+    options.bwrap,
+    ...BASE_ARGS,
+    ...binds.flatMap(({ flag, dir }) => [flag, dir, dir]),
+    '--chdir',
+    resolve(options.cwd),
+    '--',
+  ];
 }
 
 function depth(dir: string): number {
