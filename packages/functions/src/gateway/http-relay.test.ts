@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import { aetherError } from '@aether/core';
 import { Agent, request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -244,7 +245,7 @@ describe('http relay', () => {
     }
     const chunked = await request(`http://127.0.0.1:${h.port}/functions/f/up`, {
       method: 'POST',
-      body: pieces(),
+      body: Readable.from(pieces()),
       dispatcher,
     });
     expect(await chunked.body.json()).toMatchObject({ size: big.length, sha });
@@ -256,6 +257,16 @@ describe('http relay', () => {
         .digest('hex'),
     ).toBe(sha);
     expect(h.upstreamConnections()).toBe(1);
+  });
+
+  it('relays a body that piles up while the request waits for a slot', async () => {
+    const big = randomBytes(2 * 1024 * 1024);
+    const h = await harness(echo, { sync: false });
+    const res = await request(`http://127.0.0.1:${h.port}/functions/f/up`, { method: 'PUT', body: big });
+    expect(await res.body.json()).toMatchObject({
+      size: big.length,
+      sha: createHash('sha256').update(big).digest('hex'),
+    });
   });
 
   it('knows HEAD, 204 and 304 have no body, and keeps going on the same connection', async () => {

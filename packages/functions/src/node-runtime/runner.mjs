@@ -7,7 +7,9 @@
  * It loads `<codeDir>/handler.js` the way Node would for that package
  * (package.json "type" decides CJS or ESM; a CJS module's `module.exports`
  * arrives as the namespace's `default`), serves HTTP on
- * 127.0.0.1:$AETHER_TRIGGER_PORT and, once listening, speaks seed 000's
+ * 127.0.0.1:$AETHER_TRIGGER_PORT (and on the Unix socket $AETHER_HTTP_SOCKET
+ * when set: the gateway relay's way in, removed from process.env) and, once
+ * listening, speaks seed 000's
  * protocol: connect to the Unix socket $AETHER_SOCKET and send exactly the 5
  * bytes `READY` (the connection stays open, unref'd). AETHER_FUNCTION_ID
  * prefixes its log lines; the function's env_vars are in process.env as set.
@@ -358,12 +360,25 @@ function onRequest(req, res) {
 
 // ---- server, READY, shutdown ---------------------------------------------
 
-const server = createServer(onRequest);
-// Above the idle timeout of the usual proxies and clients, so the server is never the side that closes first.
-server.keepAliveTimeout = 65_000;
-server.headersTimeout = 66_000;
-server.on('error', (err) => fatal(`HTTP server error on 127.0.0.1:${port}: ${messageOf(err)}`));
-server.listen(port, '127.0.0.1', () => {
+/** An HTTP server of the handler on `where` (a port or a Unix socket path). */
+function serve(where) {
+  const s = createServer(onRequest);
+  // Above the idle timeout of the usual proxies and clients, so the server is never the side that closes first.
+  s.keepAliveTimeout = 65_000;
+  s.headersTimeout = 66_000;
+  s.on('error', (err) => fatal(`HTTP server error on ${where}: ${messageOf(err)}`));
+  return s;
+}
+
+// The gateway reaches the instance on a Unix socket when it names one (cheaper than loopback
+// TCP per request); the trigger port serves everyone else. READY once both listen.
+const httpSocketPath = process.env.AETHER_HTTP_SOCKET;
+delete process.env.AETHER_HTTP_SOCKET;
+const servers = [serve(`127.0.0.1:${port}`)];
+if (httpSocketPath) servers.push(serve(httpSocketPath));
+let listening = 0;
+const onListening = () => {
+  if (++listening < servers.length) return;
   let sent = false;
   const socket = connect(socketPath);
   socket.on('error', (err) => {
@@ -371,7 +386,9 @@ server.listen(port, '127.0.0.1', () => {
   });
   socket.write('READY', () => (sent = true));
   socket.unref();
-});
+};
+servers[0].listen(port, '127.0.0.1', onListening);
+if (httpSocketPath) servers[1].listen(httpSocketPath, onListening);
 
 function maybeExit() {
   if (draining && active.size === 0 && pending.size === 0) process.exit(0);
@@ -380,8 +397,10 @@ function maybeExit() {
 function shutdown(signal) {
   if (draining) return;
   draining = true;
-  server.close();
-  server.closeIdleConnections();
+  for (const s of servers) {
+    s.close();
+    s.closeIdleConnections();
+  }
   // Responses not started yet tell their client not to reuse the connection.
   for (const res of active) if (!res.headersSent) res.shouldKeepAlive = false;
   setTimeout(() => {
