@@ -5,12 +5,16 @@
  * 1. Throughput, `wrk -t1 -c50 -d10s --latency`: a trivial handler
  *    (bench/fixtures/gateway-handler.js, zipped as handler.js: 200 {"ok":true}) reached
  *    directly on its instance's private port, through the gateway of the real
- *    `aether serve` (CLI defaults: scaling min 0, max 4, target_concurrency 16, which the
- *    CLI cannot change), through the gateway of a node limited to one instance
- *    (bench/fixtures/gateway-node.mjs: startServer with scaling min 1, max 1, target 16, in
- *    its own process), and through nginx (one worker, upstream keepalive) in front of that
- *    one instance, and, for reference, through the smallest node:http + undici Pool proxy
- *    (bench/fixtures/undici-proxy.mjs: the gateway's parts without fastify). Cells run in
+ *    `aether serve` (the node's default scaling: min 0, max 4, target_concurrency 16, so
+ *    50 connections spread over 4 instances), through the gateway of a node limited to one
+ *    instance (bench/fixtures/gateway-node.mjs: startServer with scaling min 1, max 1,
+ *    target 64, in its own process: the instance takes all 50 requests at once, as it does
+ *    directly and behind nginx; with target 16, 34 of them would wait in the gateway's
+ *    queue), and through nginx (one worker, upstream keepalive) in front of that one
+ *    instance, and, for reference, through the smallest node:http + undici Pool proxy
+ *    (bench/fixtures/undici-proxy.mjs: what the gateway was before the relay). The gateway
+ *    relays to the instance over its Unix socket (AETHER_HTTP_SOCKET); direct, nginx
+ *    and the undici proxy use its TCP port. Cells run in
  *    the order direct, aether serve, aether max 1, nginx-1, undici proxy, direct again;
  *    ratios are to the mean of both direct cells. Target: Aether >= 0.54x of direct (what
  *    nginx with one worker keeps, measured on these machines). How many
@@ -388,7 +392,7 @@ export async function runGatewayBench(flags: string[]): Promise<Record<string, u
     if (only !== 'cold') {
       // 1. Throughput. The node with one instance (min = max = 1, never idle long enough to stop).
       const one = await startFixtureNode({
-        scaling: { min: 1, max: 1, targetConcurrency: 16, idleTimeoutS: 3600 },
+        scaling: { min: 1, max: 1, targetConcurrency: 64, idleTimeoutS: 3600 },
       });
       nodes.push(one);
       await deploy(one.httpPort, 'hello', zip);
@@ -469,17 +473,17 @@ export async function runGatewayBench(flags: string[]): Promise<Record<string, u
         wrkRow('throughput: direct (instance private port)', direct1, {
           note: `port ${direct.port} of runner pid ${direct.pid} (found via /proc + ss -ltnp, matches stats); memory cgroup ${cgroup}; bubblewrap`,
         }),
-        wrkRow('throughput: aether serve gateway (CLI defaults)', viaServe.r, {
+        wrkRow('throughput: aether serve gateway (default scaling)', viaServe.r, {
           target: target(viaServe.r),
-          note: `scaling min 0 max 4 target 16 (not settable from the CLI); ${served(viaServe)}`,
+          note: `the node's default scaling: min 0 max 4 target 16; ${served(viaServe)}`,
         }),
         wrkRow('throughput: aether gateway, max 1 instance', viaOne.r, {
           target: target(viaOne.r),
-          note: `startServer in its own process, scaling min 1 max 1 target 16 (34 of 50 requests queue in the gateway); ${served(viaOne)}`,
+          note: `startServer in its own process, scaling min 1 max 1 target 64 (all 50 requests in the instance at once); ${served(viaOne)}`,
         }),
         wrkRow('throughput: nginx 1 worker', nginx1, { note: 'upstream keepalive 64, to the same instance as direct' }),
         wrkRow('throughput: reference: bare node:http + undici Pool proxy', undiciProxy, {
-          note: "bench/fixtures/undici-proxy.mjs: the gateway's parts without fastify, routing, slots or metrics",
+          note: 'bench/fixtures/undici-proxy.mjs: the data path the gateway had before the relay, without fastify, routing, slots or metrics',
         }),
         wrkRow('throughput: direct (again)', direct2),
       );

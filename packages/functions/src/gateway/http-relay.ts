@@ -55,8 +55,11 @@ export interface RelayRoute {
 export interface HttpRelayOptions {
   /** The route of a request, or null to hand the connection to node:http. */
   route(head: RequestHead): RelayRoute | null;
-  /** A slot when one is free now, without waiting. */
-  tryAcquire(functionId: string): RelaySlot | null;
+  /**
+   * A slot when one is free now, without waiting; on `prefer` (the instance
+   * the connection already holds an upstream connection to) when it has room.
+   */
+  tryAcquire(functionId: string, prefer?: ProcessInstance): RelaySlot | null;
   /** A slot, after a cold start or a wait in the queue. @throws an AetherError (503 overloaded, no code, ...) */
   acquire(functionId: string): Promise<RelaySlot>;
   timeoutMs(functionId: string): number;
@@ -229,7 +232,7 @@ class Conn {
     this.keepClient = !head.close;
     this.keepUp = true;
     this.phase = Phase.Wait;
-    const slot = this.relay.options.tryAcquire(route.functionId);
+    const slot = this.relay.options.tryAcquire(route.functionId, this.upSlot?.instance);
     if (slot !== null) {
       this.send(slot);
       return;

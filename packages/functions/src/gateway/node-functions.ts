@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { aetherError } from '@aether/core';
 import type { CodeCache, CodeStore } from '../code/code-store.js';
+import type { ProcessInstance } from '../process/instance.js';
 import type { FunctionContext } from '../process/process-function.js';
 import type { FunctionRecord, FunctionScaling, FunctionStore } from '../registry/types.js';
 import { checkScaling, effectiveScaling } from './function-scaling.js';
@@ -62,7 +63,7 @@ export interface NodeFunctions {
   /** A slot on an instance of the live version. @throws AETHER_E_FN_NOT_FOUND, AETHER_E_FN_NO_CODE, AETHER_E_FN_OVERLOADED */
   acquire(id: string): Promise<Slot>;
   /** A slot when the function's live version has an instance with room now, else null (then call acquire). */
-  tryAcquire(id: string): Slot | null;
+  tryAcquire(id: string, prefer?: ProcessInstance): Slot | null;
   /** True when `id` is a node function with code (the gateway relay takes its requests). */
   servable(id: string): boolean;
   /** The effective timeout of a function's requests. */
@@ -286,7 +287,7 @@ export function createNodeFunctions(options: NodeFunctionsOptions): NodeFunction
       return pool.acquire();
     },
 
-    tryAcquire: (id) => pools.get(id)?.tryAcquire() ?? null,
+    tryAcquire: (id, prefer) => pools.get(id)?.tryAcquire(prefer) ?? null,
 
     servable: (id) => {
       const r = records.get(id);

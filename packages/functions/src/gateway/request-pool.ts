@@ -130,6 +130,34 @@ interface Waiter {
 
 let counter = 0;
 
+/** A request's slot (a class: one allocation per request, no closures). */
+class PoolSlot implements Slot {
+  private done = false;
+  readonly instance: ProcessInstance;
+  readonly connect: () => Socket;
+  readonly keep: (socket: Socket) => void;
+
+  constructor(
+    private readonly pool: RequestPool,
+    private readonly member: Member,
+    readonly cold: boolean,
+  ) {
+    this.instance = member.instance;
+    this.connect = member.connect;
+    this.keep = member.keep;
+  }
+
+  get dispatcher(): Pool {
+    return this.member.dispatcher;
+  }
+
+  release(): void {
+    if (this.done) return;
+    this.done = true;
+    this.pool.released(this.instance);
+  }
+}
+
 /** One version's instances and queue. */
 export class RequestPool {
   private members: Member[] = [];
@@ -188,8 +216,14 @@ export class RequestPool {
   }
 
   /** A slot when an instance has room now (no waiting, no start), else null. */
-  tryAcquire(): Slot | null {
+  tryAcquire(prefer?: ProcessInstance): Slot | null {
     if (this.closed || this.waiters.length > 0) return null;
+    // Stay on the instance a client connection already uses while it has room: its upstream
+    // connection is reused as is, with no switch of connections per request.
+    if (prefer !== undefined && prefer.routable && prefer.inFlight < this.options.scaling.targetConcurrency) {
+      const member = this.members.find((m) => m.instance === prefer);
+      if (member !== undefined) return this.slot(member, false);
+    }
     const ready = this.pick();
     return ready === null ? null : this.slot(ready, false);
   }
@@ -210,25 +244,16 @@ export class RequestPool {
     instance.lastActivity = Date.now();
     if (instance.inFlight >= this.options.scaling.targetConcurrency && instance.state === 'READY')
       instance.state = 'BUSY';
-    let released = false;
-    return {
-      instance,
-      get dispatcher() {
-        return member.dispatcher;
-      },
-      cold,
-      connect: member.connect,
-      keep: member.keep,
-      release: () => {
-        if (released) return;
-        released = true;
-        instance.inFlight--;
-        instance.lastActivity = Date.now();
-        if (instance.state === 'BUSY' && instance.inFlight < this.options.scaling.targetConcurrency)
-          instance.state = 'READY';
-        this.serveWaiters();
-      },
-    };
+    return new PoolSlot(this, member, cold);
+  }
+
+  /** A slot's end (PoolSlot.release). */
+  released(instance: ProcessInstance): void {
+    instance.inFlight--;
+    instance.lastActivity = Date.now();
+    if (instance.state === 'BUSY' && instance.inFlight < this.options.scaling.targetConcurrency)
+      instance.state = 'READY';
+    if (this.waiters.length > 0) this.serveWaiters();
   }
 
   private serveWaiters(): void {

@@ -71,7 +71,7 @@ export function installGatewayRelay(app: FastifyInstance, options: GatewayRelayO
       if (t === null || !fns.servable(t.id) || !allowed(head)) return null;
       return { functionId: t.id, path: t.path };
     },
-    tryAcquire: (id) => fns.tryAcquire(id),
+    tryAcquire: (id, prefer) => fns.tryAcquire(id, prefer),
     acquire: (id) => fns.acquire(id),
     timeoutMs: (id) => fns.timeoutMs(id),
     onRequest: options.onRequest,
