@@ -5,8 +5,8 @@
  * 1. Throughput, `wrk -t1 -c50 -d10s --latency`: a trivial handler
  *    (bench/fixtures/gateway-handler.js, zipped as handler.js: 200 {"ok":true}) reached
  *    directly on its instance's private port, through the gateway of the real
- *    `aether serve` (the node's default scaling: min 0, max 4, target_concurrency 16, so
- *    50 connections spread over 4 instances), through the gateway of a node limited to one
+ *    `aether serve` (the node's default scaling: min 0, max 4, target_concurrency 100, so
+ *    one instance takes the 50 connections), through the gateway of a node limited to one
  *    instance (bench/fixtures/gateway-node.mjs: startServer with scaling min 1, max 1,
  *    target 64, in its own process: the instance takes all 50 requests at once, as it does
  *    directly and behind nginx; with target 16, 34 of them would wait in the gateway's
@@ -475,7 +475,7 @@ export async function runGatewayBench(flags: string[]): Promise<Record<string, u
         }),
         wrkRow('throughput: aether serve gateway (default scaling)', viaServe.r, {
           target: target(viaServe.r),
-          note: `the node's default scaling: min 0 max 4 target 16; ${served(viaServe)}`,
+          note: `the node's default scaling: min 0 max 4 target 100; ${served(viaServe)}`,
         }),
         wrkRow('throughput: aether gateway, max 1 instance', viaOne.r, {
           target: target(viaOne.r),

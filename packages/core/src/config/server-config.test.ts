@@ -141,7 +141,7 @@ describe('parseServerConfig', () => {
       timeoutMs: 30_000,
       minInstances: 0,
       maxInstances: 4,
-      targetConcurrency: 16,
+      targetConcurrency: 100,
       idleTimeoutMs: 60_000,
       maxWaiting: 1000,
       isolation: 'sandbox',
