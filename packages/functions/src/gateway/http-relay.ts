@@ -85,8 +85,10 @@ export interface HttpRelay {
 const MAX_HEAD = 16 * 1024;
 /** Client bytes read ahead (pipelined requests) before reading pauses. */
 const MAX_AHEAD = 64 * 1024;
-/** Idle keep-alive client connections close after this (the runner's keepAliveTimeout is 65 s). */
-const IDLE_MS = 60_000;
+/** Idle keep-alive client connections close after this (the runner's answers advertise 65 s). */
+const IDLE_MS = 66_000;
+/** A held upstream connection idle this long is let go before the runner closes it (65 s). */
+const UPSTREAM_IDLE_MS = 55_000;
 const SWEEP_MS = 250;
 
 const enum Phase {
@@ -352,7 +354,7 @@ class Conn {
   }
 
   /** Gives the held upstream connection back to its instance (`reusable`) or closes it. */
-  private letGoUpstream(reusable: boolean): void {
+  letGoUpstream(reusable: boolean): void {
     const up = this.up;
     if (up === null) return;
     this.up = null;
@@ -638,6 +640,8 @@ class Relay implements HttpRelay {
       } else if (c.phase === Phase.Head && now - c.lastClient > IDLE_MS) {
         c.client.end();
         c.close();
+      } else if (c.phase === Phase.Head && now - c.lastUp > UPSTREAM_IDLE_MS) {
+        c.letGoUpstream(false);
       }
     }
   }

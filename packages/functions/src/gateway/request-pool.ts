@@ -69,6 +69,7 @@ export interface Slot {
 
 /** Raw upstream connections kept per instance. */
 const MAX_IDLE = 256;
+const IDLE_UPSTREAM_MS = 55_000;
 
 /** An instance of the pool and its upstream connections. */
 class Member {
@@ -94,7 +95,10 @@ class Member {
   readonly connect = (): Socket => {
     let s = this.idle.pop();
     while (s !== undefined && s.destroyed) s = this.idle.pop();
-    if (s !== undefined) return s;
+    if (s !== undefined) {
+      s.setTimeout(0);
+      return s;
+    }
     // A Unix socket costs less CPU per request than loopback TCP (measured ~5% more gateway throughput).
     const socket = connect({ path: this.httpSocket });
     socket.on('error', () => {});
@@ -106,8 +110,13 @@ class Member {
   };
 
   readonly keep = (socket: Socket): void => {
-    if (this.gone || socket.destroyed || this.idle.length >= MAX_IDLE) socket.destroy();
-    else this.idle.push(socket);
+    if (this.gone || socket.destroyed || this.idle.length >= MAX_IDLE) {
+      socket.destroy();
+      return;
+    }
+    this.idle.push(socket);
+    // Closed by us before the runner's keep-alive timeout (65 s) can close it under a request.
+    socket.setTimeout(IDLE_UPSTREAM_MS, () => socket.destroy());
   };
 
   /** Closes the idle connections and the undici pool (after its requests, unless `now`). */
