@@ -30,24 +30,35 @@ afterAll(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-async function node(
-  scaling?: { min?: number; max?: number; targetConcurrency?: number; idleTimeoutS?: number },
-  maxQueue?: number,
+/** A node on free ports with the defaults `adjust` changes; closed after the test. */
+async function startNode(
+  adjust: (config: ReturnType<typeof defaultServerConfig>) => void,
+  options?: Parameters<typeof startServer>[1],
 ) {
   const config = defaultServerConfig();
   config.server.grpcPort = 0;
   config.server.httpPort = 0;
-  config.persistence.mode = 'memory';
-  const n = await startServer(config, {
+  adjust(config);
+  const n = await startServer(config, options);
+  nodes.push(n);
+  return { n, base: `http://127.0.0.1:${n.httpPort}` };
+}
+
+/** A node on the memory tier, with node-function scaling defaults when given. */
+function node(
+  scaling?: { min?: number; max?: number; targetConcurrency?: number; idleTimeoutS?: number },
+  maxQueue?: number,
+) {
+  return startNode((c) => (c.persistence.mode = 'memory'), {
     nodeFunctionDefaults: scaling && {
       scaling: { min: 0, max: 4, targetConcurrency: 16, idleTimeoutS: 60, ...scaling },
       ...(maxQueue !== undefined && { maxQueue }),
     },
   });
-  nodes.push(n);
-  const base = `http://127.0.0.1:${n.httpPort}`;
-  return { n, base };
 }
+
+/** Starts a node on SQLite in `dir` (again, after a restart). */
+const onSqlite = (dir: string) => () => startNode((c) => (c.server.dbPath = path.join(dir, 'aether.db')));
 
 /** A zip of `files` made with the zip CLI. */
 function zipOf(files: Record<string, string>): Buffer {
@@ -117,14 +128,10 @@ describe('node functions (seed 001)', () => {
   });
 
   it('relays /functions requests on the HTTP port itself, asking for the API token like every route', async () => {
-    const config = defaultServerConfig();
-    config.server.grpcPort = 0;
-    config.server.httpPort = 0;
-    config.persistence.mode = 'memory';
-    config.auth.token = 's3cret';
-    const n = await startServer(config);
-    nodes.push(n);
-    const base = `http://127.0.0.1:${n.httpPort}`;
+    const { n, base } = await startNode((c) => {
+      c.persistence.mode = 'memory';
+      c.auth.token = 's3cret';
+    });
     const auth = { authorization: 'Bearer s3cret' };
     const created = await fetch(`${base}/api/functions`, {
       method: 'POST',
@@ -422,20 +429,12 @@ describe('node functions (seed 001)', () => {
   it('keeps node functions and their code across a restart of a node on SQLite', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'aether-nodefn-'));
     dirs.push(dir);
-    const start = async () => {
-      const config = defaultServerConfig();
-      config.server.grpcPort = 0;
-      config.server.httpPort = 0;
-      config.server.dbPath = path.join(dir, 'aether.db');
-      const n = await startServer(config);
-      return { n, base: `http://127.0.0.1:${n.httpPort}` };
-    };
+    const start = onSqlite(dir);
     const first = await start();
     await create(first.base, 'durable', { SECRET: 'kept' });
     expect((await upload(first.base, 'durable', zipOf({ 'handler.js': HELLO }))).status).toBe(201);
     await first.n.close();
     const second = await start();
-    nodes.push(second.n);
     const res = await fetch(`${second.base}/functions/durable/again`);
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ url: '/again', secret: 'kept' });
@@ -563,18 +562,10 @@ describe('node functions (seed 001)', () => {
   it('keeps scaling.min instances ready before any request, across a restart of a node on SQLite', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'aether-nodefn-'));
     dirs.push(dir);
-    const start = async () => {
-      const config = defaultServerConfig();
-      config.server.grpcPort = 0;
-      config.server.httpPort = 0;
-      config.server.dbPath = path.join(dir, 'aether.db');
-      const n = await startServer(config);
-      return { n, base: `http://127.0.0.1:${n.httpPort}` };
-    };
+    const start = onSqlite(dir);
     const instancesOf = (n: RunningServer, id: string) =>
       n.nodeFunctions.stats().find((s) => s.id === id)?.instances ?? [];
     const first = await start();
-    nodes.push(first.n);
     // Both stop idle instances at once; only the minimum of "warm" is kept.
     for (const [name, min] of [
       ['warm', 1],
@@ -590,10 +581,9 @@ describe('node functions (seed 001)', () => {
     }
     await waitFor(() => instancesOf(first.n, 'cold').length === 0, 'the idle instance of cold to stop');
     expect(instancesOf(first.n, 'warm')).toHaveLength(1);
-    await nodes.splice(nodes.indexOf(first.n), 1)[0]!.close();
+    await first.n.close();
 
     const second = await start();
-    nodes.push(second.n);
     // No request has reached the new node: warm's instance was started for its minimum.
     expect(instancesOf(second.n, 'warm').map((i) => i.state)).toEqual(['READY']);
     expect(instancesOf(second.n, 'cold')).toEqual([]);
