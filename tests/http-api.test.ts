@@ -138,6 +138,60 @@ describe('a node started in-process', () => {
     worker.close();
   });
 
+  it('streams workflow, step and worker events on GET /api/events, filtered by ?workflow=', async () => {
+    const node = await start(config());
+    /** Reads an SSE stream into frames {event, data} until `until` holds. */
+    const listen = async (query: string) => {
+      const res = await fetch(`${node.url}/api/events${query}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      const reader = res.body!.getReader();
+      const frames: { event: string; data: Record<string, unknown> }[] = [];
+      let text = '';
+      const pump = (async () => {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          text += Buffer.from(value).toString('utf8');
+          let end: number;
+          while ((end = text.indexOf('\n\n')) >= 0) {
+            const block = text.slice(0, end);
+            text = text.slice(end + 2);
+            const event = /^event: (.+)$/m.exec(block)?.[1];
+            const data = /^data: (.+)$/m.exec(block)?.[1];
+            if (event !== undefined && data !== undefined) frames.push({ event, data: JSON.parse(data) });
+          }
+        }
+      })();
+      return { frames, close: () => reader.cancel().then(() => pump) };
+    };
+    const all = await listen('');
+    const one = await listen('?workflow=hello-2');
+    const worker = connectGreetWorker(node);
+    for (const id of ['hello-1', 'hello-2']) {
+      await node.engine.startWorkflow({ type: 'greet', input: JSON.stringify(['World']), workflowId: id });
+    }
+    await waitFor(
+      () =>
+        all.frames.filter((f) => f.event === 'workflow' && f.data.state === 'COMPLETED').length === 2 &&
+        one.frames.some((f) => f.event === 'workflow' && f.data.state === 'COMPLETED'),
+      'both workflows to complete on the streams',
+    );
+    expect(all.frames.find((f) => f.event === 'worker')?.data).toEqual({ worker_id: 'test-worker', connected: true });
+    const steps = all.frames.filter((f) => f.event === 'step' && f.data.workflow_id === 'hello-1');
+    expect(steps.map((f) => (f.data.step as { name: string }).name)).toEqual(['create-greeting', 'log-greeting']);
+    // The filtered stream saw only hello-2: its states in order, and its steps.
+    expect(new Set(one.frames.map((f) => f.data.workflow_id ?? f.data.id))).toEqual(new Set(['hello-2']));
+    expect(one.frames.filter((f) => f.event === 'workflow').map((f) => f.data.state)).toEqual(
+      expect.arrayContaining(['PENDING', 'COMPLETED']),
+    );
+    worker.close();
+    await one.close();
+    // Closing the node ends the streams still open (it does not wait for them).
+    await node.close();
+    await all.close();
+  });
+
   it('pages through workflows with next_cursor', async () => {
     const node = await start(config());
     const worker = connectGreetWorker(node);

@@ -8,6 +8,7 @@ import type { EdgeDispatch, FunctionService, HttpRelay, NodeFunctions, NodeRegis
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { apiTokenPolicy, installBearerAuth } from './auth.js';
 import { registerEdgeRoutes } from './edge-routes.js';
+import { registerEventRoutes } from './event-routes.js';
 import { installErrorHandlers } from './errors.js';
 import { registerFunctionRoutes } from './function-routes.js';
 import { installGatewayRelay } from './gateway-relay.js';
@@ -123,6 +124,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
   }));
   if (options.metrics !== undefined) registerMetricsRoute(app, options.metrics);
   registerWorkflowRoutes(app, engine);
+  registerEventRoutes(app, engine);
   if (fns !== undefined) {
     registerFunctionRoutes(app, {
       functions: fns.service,
