@@ -8,6 +8,7 @@ export default tseslint.config(
       '**/node_modules/**',
       '**/dist/**',
       'packages/core/src/proto/**',
+      'packages/dashboard/**',
       'examples/**',
       'bench/results/**',
       'data/**',

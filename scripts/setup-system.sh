@@ -7,6 +7,7 @@
 # Pillow for Debian's /usr/bin/python3 (the image-resize example handler) and
 # rustc (the Rust example handler, unless a rustup toolchain is in ~/.cargo/bin).
 # For the benchmark: nginx-light (a baseline server) and wrk (the load generator).
+# For the dashboard's tests: chromium.
 set -euo pipefail
 
 need=()
@@ -42,6 +43,8 @@ have_rustc() {
   command -v rustc >/dev/null 2>&1 || [ -x "${HOME:-}/.cargo/bin/rustc" ]
 }
 have_rustc || need+=(rustc)
+# the dashboard's browser tests drive Debian's Chromium (playwright-core, no downloaded browser)
+command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

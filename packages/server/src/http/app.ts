@@ -7,6 +7,7 @@ import type { Engine } from '@aether/engine';
 import type { EdgeDispatch, FunctionService, HttpRelay, NodeFunctions, NodeRegistry } from '@aether/functions';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { apiTokenPolicy, installBearerAuth } from './auth.js';
+import { registerDashboardRoutes } from './dashboard-routes.js';
 import { registerEdgeRoutes } from './edge-routes.js';
 import { registerEventRoutes } from './event-routes.js';
 import { installErrorHandlers } from './errors.js';
@@ -125,6 +126,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
   if (options.metrics !== undefined) registerMetricsRoute(app, options.metrics);
   registerWorkflowRoutes(app, engine);
   registerEventRoutes(app, engine);
+  registerDashboardRoutes(app);
   if (fns !== undefined) {
     registerFunctionRoutes(app, {
       functions: fns.service,

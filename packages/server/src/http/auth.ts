@@ -1,7 +1,8 @@
 /**
  * Bearer-token authentication of the HTTP API: with `[auth] token` set every
- * route except `/health` needs `Authorization: Bearer <token>`, compared in
- * constant time. Edge nodes may present `[edge] token` instead on the routes
+ * route except `/health` and the dashboard's page and assets (`GET /`,
+ * `/assets/*`: no data in them) needs `Authorization: Bearer <token>`,
+ * compared in constant time. Edge nodes may present `[edge] token` instead on the routes
  * they use (register, callback, reading functions and their code); with an
  * edge token set, `/register` and `/callback` need a token even when the API
  * itself is open.
@@ -9,6 +10,7 @@
 import { aetherError } from '@aether/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerToken, tokensEqual } from '../auth/bearer.js';
+import { isDashboardPath } from './dashboard-routes.js';
 import { sendError } from './errors.js';
 
 /** Paths answered without a token (liveness probes must not need secrets). */
@@ -32,7 +34,7 @@ export interface BearerTokens {
 
 /** The tokens accepted on a route; an empty list means the route is open. */
 export function acceptedTokens(method: string, path: string, tokens: BearerTokens): string[] {
-  if (PUBLIC_PATHS.has(path)) return [];
+  if (PUBLIC_PATHS.has(path) || (method === 'GET' && isDashboardPath(path))) return [];
   const admin = tokens.token === undefined ? [] : [tokens.token];
   const edge = tokens.edgeToken === undefined ? [] : [tokens.edgeToken];
   if (EDGE_WRITE_PATHS.has(path)) return [...admin, ...edge];

@@ -1,0 +1,62 @@
+/**
+ * The dashboard in real headless Chromium (Debian's, driven by playwright-core):
+ * served by the node at /, its frame, keyboard navigation between pages,
+ * both viewport sizes, and no script errors. Page-specific checks live
+ * beside this file (dashboard-*.test.ts).
+ */
+import { defaultServerConfig } from '@aether/core';
+import { startServer, type RunningServer } from '@aether/server';
+import type { Browser } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, openPage, screenshot } from './support/chromium.js';
+
+let browser: Browser;
+beforeAll(async () => {
+  browser = await launchChromium();
+});
+afterAll(async () => {
+  await browser.close();
+});
+const nodes: RunningServer[] = [];
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map((n) => n.close()));
+});
+
+async function node(): Promise<string> {
+  const config = defaultServerConfig();
+  config.server.grpcPort = 0;
+  config.server.httpPort = 0;
+  config.persistence.mode = 'memory';
+  const n = await startServer(config);
+  nodes.push(n);
+  return `http://127.0.0.1:${n.httpPort}`;
+}
+
+describe('dashboard', () => {
+  it('is served at / and moves between its pages by keyboard, at 1280x800 and 390x844', async () => {
+    const base = await node();
+    for (const size of [
+      { width: 1280, height: 800 },
+      { width: 390, height: 844 },
+    ]) {
+      const { page, errors } = await openPage(browser, size);
+      await page.goto(`${base}/`);
+      await page.getByRole('navigation', { name: 'Main' }).waitFor();
+      expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Workflows');
+      // Tab to the "Functions" link and follow it with Enter.
+      const link = page.getByRole('link', { name: 'Functions' });
+      for (let i = 0; i < 10 && !(await link.evaluate((el) => el === document.activeElement)); i++) {
+        await page.keyboard.press('Tab');
+      }
+      await page.keyboard.press('Enter');
+      await page.getByRole('heading', { level: 1, name: 'Functions' }).waitFor();
+      expect(page.url()).toBe(`${base}/#/functions`);
+      expect(await link.getAttribute('aria-current')).toBe('page');
+      // Nothing overflows the viewport sideways.
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(size.width);
+      if (size.width === 390) await screenshot(page, 'frame-390x844');
+      expect(errors).toEqual([]);
+      await page.context().close();
+    }
+  });
+});
