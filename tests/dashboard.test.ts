@@ -33,6 +33,35 @@ async function node(): Promise<string> {
 }
 
 describe('dashboard', () => {
+  it('asks for the [auth] token when the node has one, then sends it with every call', async () => {
+    const config = defaultServerConfig();
+    config.server.grpcPort = 0;
+    config.server.httpPort = 0;
+    config.persistence.mode = 'memory';
+    config.auth.token = 's3cret';
+    const n = await startServer(config);
+    nodes.push(n);
+    const base = `http://127.0.0.1:${n.httpPort}`;
+    const { page } = await openPage(browser);
+    const sent: (string | undefined)[] = [];
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/api/')) sent.push(r.headers().authorization);
+    });
+    await page.goto(`${base}/`);
+    // The page and its assets load without a token; the API refuses, so the page asks.
+    const token = page.getByLabel('Token');
+    await token.waitFor();
+    await token.fill('wrong');
+    await token.press('Enter');
+    await page.getByText('The stored token was refused.').waitFor();
+    await page.getByLabel('Token').fill('s3cret');
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByText('No workflows yet').waitFor();
+    expect(sent).toContain('Bearer s3cret');
+    expect(sent.filter((h) => h !== undefined && h !== 'Bearer s3cret' && h !== 'Bearer wrong')).toEqual([]);
+    await page.context().close();
+  });
+
   it('is served at / and moves between its pages by keyboard, at 1280x800 and 390x844', async () => {
     const base = await node();
     for (const size of [
