@@ -12,6 +12,7 @@ import { registerEdgeRoutes } from './edge-routes.js';
 import { registerEventRoutes } from './event-routes.js';
 import { installErrorHandlers } from './errors.js';
 import { registerFunctionRoutes } from './function-routes.js';
+import { createFunctionRequestStats, registerFunctionStatsRoute } from './function-stats.js';
 import { installGatewayRelay } from './gateway-relay.js';
 import { registerGatewayRoutes } from './gateway-routes.js';
 import { registerOrchestratorRoutes } from './orchestrator-routes.js';
@@ -128,23 +129,37 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
   registerEventRoutes(app, engine);
   registerDashboardRoutes(app);
   if (fns !== undefined) {
+    const requestStats = createFunctionRequestStats();
+    const onRequest = (functionId: string, status: number, seconds: number): void =>
+      requestStats.record(functionId, status, seconds);
+    const onGatewayRequest = (functionId: string, status: number, seconds: number): void => {
+      onRequest(functionId, status, seconds);
+      fns.onGatewayRequest?.(functionId, status, seconds);
+    };
+    registerFunctionStatsRoute(app, {
+      stats: requestStats,
+      functions: fns.service,
+      nodeFunctions: fns.nodeFunctions,
+      processes: options.processes,
+    });
     registerFunctionRoutes(app, {
       functions: fns.service,
       maxModuleBytes: fns.maxModuleBytes,
       defaultTimeoutMs: fns.defaultTimeoutMs,
       edges: { nodes: fns.nodes, dispatch: fns.dispatch },
       nodeFunctions: fns.nodeFunctions,
+      onExecute: onRequest,
     });
     if (fns.nodeFunctions !== undefined) {
       await registerGatewayRoutes(app, {
         nodeFunctions: fns.nodeFunctions,
         maxZipBytes: fns.maxZipBytes ?? 64 * 1024 * 1024,
-        onRequest: fns.onGatewayRequest,
+        onRequest: onGatewayRequest,
       });
       const relay = installGatewayRelay(app, {
         nodeFunctions: fns.nodeFunctions,
         policy,
-        onRequest: fns.onGatewayRequest,
+        onRequest: onGatewayRequest,
       });
       app.decorate('gatewayRelay', relay);
     }

@@ -16,7 +16,7 @@ import {
   type PoolScaling,
   type WasmExecution,
 } from '@aether/functions';
-import { aetherError } from '@aether/core';
+import { AetherError, aetherError } from '@aether/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { parseBody } from './errors.js';
@@ -77,6 +77,8 @@ export interface FunctionRoutesOptions {
   defaultTimeoutMs: number;
   /** Node functions (seed 001), sharing the routes: `runtime: "node"` creates one. */
   nodeFunctions?: NodeFunctions | undefined;
+  /** Each `/execute` call's outcome (the dashboard's per-function counters). */
+  onExecute?: ((functionId: string, status: number, seconds: number) => void) | undefined;
 }
 
 // Bounds and min <= max are checked by the node functions (AETHER_E_FN_INVALID naming the field).
@@ -216,19 +218,28 @@ export function registerFunctionRoutes(app: FastifyInstance, options: FunctionRo
   app.post('/execute', async (request, reply: FastifyReply) => {
     const { function: name, input } = parseExecuteRequest(request.body);
     const record = functions.require(name);
-    const edges = options.edges;
-    if (edges !== undefined) {
-      const timeoutMs = record.timeoutMs ?? options.defaultTimeoutMs;
-      const answer = await edges.dispatch.execute(Buffer.from(JSON.stringify({ function: name, input })), timeoutMs);
-      if (answer !== undefined) {
-        return reply
-          .status(answer.status)
-          .type(answer.contentType)
-          .header('x-aether-node', answer.nodeId)
-          .send(answer.body);
+    const started = performance.now();
+    const done = (status: number): void => options.onExecute?.(record.id, status, (performance.now() - started) / 1000);
+    try {
+      const edges = options.edges;
+      if (edges !== undefined) {
+        const timeoutMs = record.timeoutMs ?? options.defaultTimeoutMs;
+        const answer = await edges.dispatch.execute(Buffer.from(JSON.stringify({ function: name, input })), timeoutMs);
+        if (answer !== undefined) {
+          done(answer.status);
+          return reply
+            .status(answer.status)
+            .type(answer.contentType)
+            .header('x-aether-node', answer.nodeId)
+            .send(answer.body);
+        }
       }
+      const result = await functions.execute(name, input);
+      done(200);
+      return reply.header('x-aether-node', 'local').send(executionToJson(result));
+    } catch (err) {
+      done(err instanceof AetherError ? err.httpStatus : 500);
+      throw err;
     }
-    const result = await functions.execute(name, input);
-    return reply.header('x-aether-node', 'local').send(executionToJson(result));
   });
 }
