@@ -11,7 +11,7 @@ import type { FunctionService, NodeFunctions } from '@aether/functions';
 import type { FastifyInstance } from 'fastify';
 import type { ProcessHost } from '../process-host.js';
 
-/** Log-spaced latency buckets: 20 per decade from 10 µs to 100 s (about ±6 % per percentile). */
+/** Log-spaced latency buckets: 20 per decade from 10 µs to 100 s; a percentile is its bucket's upper bound (at most 12 % high). */
 const PER_DECADE = 20;
 const MIN_MS = 0.01;
 const BUCKETS = 7 * PER_DECADE + 1;
