@@ -3,62 +3,13 @@
  * (packages/server/src/http/serialize.ts), how times, durations and states are
  * shown, and the live/offline indicator of the event stream.
  */
+import type { StepJson, WorkflowJson } from '@aether/server';
 import { useEffect, useState, type ReactNode } from 'react';
 
 export const STATES = ['PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
 
-export interface ErrorJson {
-  code: string;
-  message: string;
-  name?: string;
-  details?: Record<string, unknown>;
-}
-
-export interface WorkflowJson {
-  id: string;
-  type: string;
-  state: string;
-  input: unknown;
-  result: unknown;
-  error: ErrorJson | null;
-  parent_id: string | null;
-  parent_step_id: string | null;
-  created_at: string;
-  updated_at: string;
-  started_at: string | null;
-  completed_at: string | null;
-  wake_at: string | null;
-  duration_ms: number | null;
-  attempts: number;
-  version: number;
-}
-
-export interface StepJson {
-  step_id: string;
-  name: string;
-  kind: string;
-  status: string;
-  seq: number;
-  result: unknown;
-  error: ErrorJson | null;
-  attempts: number;
-  started_at: string;
-  completed_at: string | null;
-  duration_ms: number | null;
-  wake_at: string | null;
-  child_id: string | null;
-}
-
-export interface ActionJson {
-  action: string;
-  at: string;
-  data: Record<string, unknown> | null;
-}
-
-export interface WorkflowDetailJson extends WorkflowJson {
-  steps: StepJson[];
-  actions: ActionJson[];
-}
+// The wire forms are the server's own (type-only: nothing of the server reaches the bundle).
+export type { ActionJson, ErrorJson, StepJson, WorkflowDetailJson, WorkflowJson } from '@aether/server';
 
 /** The `step` event of GET /api/events. */
 export interface StepEventJson {

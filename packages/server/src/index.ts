@@ -24,6 +24,7 @@ export { createNodeMetrics } from './http/metrics.js';
 export type { NodeMetrics } from './http/metrics.js';
 /** Wire forms of workflows, steps and actions in HTTP bodies (snake_case). */
 export type { ActionJson, ErrorJson, StepJson, WorkflowDetailJson, WorkflowJson } from './http/serialize.js';
+export type { FunctionStatsJson } from './http/function-stats.js';
 
 /** The gRPC API of a node. */
 export { createGrpcServer } from './grpc/server.js';

@@ -3,23 +3,14 @@
  * version, instances by state, request rate (from two samples of the
  * counters, 2 s apart), latency percentiles, cold starts and errors.
  */
+import type { FunctionStatsJson } from '@aether/server';
 import type { ReactNode } from 'react';
 import { api } from '../api.js';
 import { Empty, ErrorMessage, Loading } from '../components.js';
 import { ratePerSecond, useSamples } from '../sampling.js';
 
-/** One row of GET /api/functions/stats. */
-export interface FunctionStats {
-  id: string;
-  runtime: 'wasm' | 'node' | 'process';
-  version: number | null;
-  instances: Record<string, number>;
-  requests_total: number;
-  errors_total: number;
-  p50_ms: number | null;
-  p99_ms: number | null;
-  cold_starts: number | null;
-}
+/** One row of GET /api/functions/stats (the server's type). */
+export type FunctionStats = FunctionStatsJson;
 
 export const loadFunctionStats = (): Promise<{ functions: FunctionStats[] }> =>
   api<{ functions: FunctionStats[] }>('/api/functions/stats');
