@@ -7,35 +7,21 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { defaultServerConfig } from '@aether/core';
-import { startServer, type RunningServer } from '@aether/server';
+import type { RunningServer } from '@aether/server';
 import type { WorkerSession, WorkerTask } from '@aether/engine';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, openPage, screenshot } from './support/chromium.js';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { openPage, screenshot, useChromium, useNodes } from './support/chromium.js';
 import { ROOT } from './support/processes.js';
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser.close();
-});
-const nodes: RunningServer[] = [];
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((n) => n.close()));
-});
+const chrome = useChromium();
+const startNode = useNodes();
 
 let running: RunningServer;
 async function node(): Promise<string> {
-  const config = defaultServerConfig();
-  config.server.grpcPort = 0;
-  config.server.httpPort = 0;
-  config.persistence.mode = 'memory';
-  running = await startServer(config);
-  nodes.push(running);
-  return `http://127.0.0.1:${running.httpPort}`;
+  const started = await startNode();
+  running = started.node;
+  return started.base;
 }
 
 /** A worker connected straight to the engine that runs `greet`: one step, then the result. */
@@ -111,7 +97,7 @@ async function noSidewaysOverflow(page: Page, width: number): Promise<void> {
 describe('dashboard: functions, edge nodes and metrics', () => {
   it('shows empty states on a fresh node', async () => {
     const base = await node();
-    const { page, errors } = await openPage(browser);
+    const { page, errors } = await openPage(chrome());
     await page.goto(`${base}/#/functions`);
     await page.getByText('No functions deployed.').waitFor();
     await page.goto(`${base}/#/nodes`);
@@ -136,7 +122,7 @@ describe('dashboard: functions, edge nodes and metrics', () => {
     });
     expect(reported.status).toBe(200);
 
-    const { page, errors } = await openPage(browser);
+    const { page, errors } = await openPage(chrome());
     await page.goto(`${base}/#/functions`);
     const row = page.locator('tr[data-function="hello_world"]');
     await row.waitFor();
@@ -162,7 +148,7 @@ describe('dashboard: functions, edge nodes and metrics', () => {
     expect(errors).toEqual([]);
     await page.context().close();
 
-    const phone = await openPage(browser, { width: 390, height: 844 });
+    const phone = await openPage(chrome(), { width: 390, height: 844 });
     await phone.page.goto(`${base}/#/functions`);
     await phone.page.locator('tr[data-function="hello_world"]').waitFor();
     await noSidewaysOverflow(phone.page, 390);
@@ -174,7 +160,7 @@ describe('dashboard: functions, edge nodes and metrics', () => {
     const base = await node();
     await deployHello(base);
     connectGreetWorker(running);
-    const { page, errors } = await openPage(browser);
+    const { page, errors } = await openPage(chrome());
     await page.goto(`${base}/#/metrics`);
     for (const chart of ['Workflow throughput', 'Step latency', 'Function invocations'])
       await page.locator(`[data-chart="${chart}"] canvas`).first().waitFor();
@@ -217,7 +203,7 @@ describe('dashboard: functions, edge nodes and metrics', () => {
     expect(errors).toEqual([]);
     await page.context().close();
 
-    const phone = await openPage(browser, { width: 390, height: 844 });
+    const phone = await openPage(chrome(), { width: 390, height: 844 });
     await phone.page.goto(`${base}/#/metrics`);
     await phone.page.locator('[data-chart="Function invocations"] canvas').first().waitFor();
     const phoneWidth = await phone.page

@@ -5,20 +5,13 @@
  * step timeline (retries, sleeps, children), Cancel with its confirmation,
  * filters and search, both viewport sizes, and no script errors.
  */
-import { defaultServerConfig } from '@aether/core';
-import { startServer, type RunningServer } from '@aether/server';
 import { aether, type AetherClient } from '@aetherframework.ai/sdk';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, openPage, screenshot } from './support/chromium.js';
+import type { Page } from 'playwright-core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openPage, screenshot, useChromium, useNodes } from './support/chromium.js';
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser.close();
-});
+const chrome = useChromium();
+const startNode = useNodes();
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -36,12 +29,7 @@ function gate(): { promise: Promise<void>; open: () => void } {
 
 /** An in-memory node and an SDK client serving this file's workflows. */
 async function setup() {
-  const config = defaultServerConfig();
-  config.server.grpcPort = 0;
-  config.server.httpPort = 0;
-  config.persistence.mode = 'memory';
-  const node: RunningServer = await startServer(config);
-  cleanups.push(() => node.close());
+  const { node } = await startNode();
   const client: AetherClient = aether({
     serverUrl: `127.0.0.1:${node.grpcPort}`,
     workerId: 'dashboard-workflows',
@@ -86,7 +74,7 @@ async function setup() {
 }
 
 async function open(base: string, hash: string, size?: { width: number; height: number }) {
-  const { page, errors } = await openPage(browser, size);
+  const { page, errors } = await openPage(chrome(), size);
   cleanups.push(() => page.context().close());
   await page.goto(`${base}/${hash}`);
   return { page, errors };

@@ -4,45 +4,20 @@
  * both viewport sizes, and no script errors. Page-specific checks live
  * beside this file (dashboard-*.test.ts).
  */
-import { defaultServerConfig } from '@aether/core';
-import { startServer, type RunningServer } from '@aether/server';
-import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, openPage, screenshot } from './support/chromium.js';
+import { expect, describe, it } from 'vitest';
+import { openPage, screenshot, useChromium, useNodes } from './support/chromium.js';
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser.close();
-});
-const nodes: RunningServer[] = [];
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((n) => n.close()));
-});
+const chrome = useChromium();
+const startNode = useNodes();
 
 async function node(): Promise<string> {
-  const config = defaultServerConfig();
-  config.server.grpcPort = 0;
-  config.server.httpPort = 0;
-  config.persistence.mode = 'memory';
-  const n = await startServer(config);
-  nodes.push(n);
-  return `http://127.0.0.1:${n.httpPort}`;
+  return (await startNode()).base;
 }
 
 describe('dashboard', () => {
   it('asks for the [auth] token when the node has one, then sends it with every call', async () => {
-    const config = defaultServerConfig();
-    config.server.grpcPort = 0;
-    config.server.httpPort = 0;
-    config.persistence.mode = 'memory';
-    config.auth.token = 's3cret';
-    const n = await startServer(config);
-    nodes.push(n);
-    const base = `http://127.0.0.1:${n.httpPort}`;
-    const { page } = await openPage(browser);
+    const { base } = await startNode((c) => (c.auth.token = 's3cret'));
+    const { page } = await openPage(chrome());
     const sent: (string | undefined)[] = [];
     page.on('request', (r) => {
       if (new URL(r.url()).pathname.startsWith('/api/')) sent.push(r.headers().authorization);
@@ -68,7 +43,7 @@ describe('dashboard', () => {
       { width: 1280, height: 800 },
       { width: 390, height: 844 },
     ]) {
-      const { page, errors } = await openPage(browser, size);
+      const { page, errors } = await openPage(chrome(), size);
       await page.goto(`${base}/`);
       await page.getByRole('navigation', { name: 'Main' }).waitFor();
       expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Workflows');

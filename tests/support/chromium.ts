@@ -6,7 +6,10 @@
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { defaultServerConfig, type ResolvedServerConfig } from '@aether/core';
+import { startServer, type RunningServer } from '@aether/server';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { ROOT } from './processes.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -42,4 +45,40 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   const file = path.join(ARTIFACTS, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
   return file;
+}
+
+/** One Chromium for the calling test file (launched before its tests, closed after them). */
+export function useChromium(): () => Browser {
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  return () => browser!;
+}
+
+/**
+ * Starts in-process nodes for the calling test file: the memory tier on free
+ * ports, changed by `adjust`; each is closed after its test (after the file's
+ * own afterEach hooks registered later, e.g. SDK clients).
+ */
+export function useNodes(): (
+  adjust?: (config: ResolvedServerConfig) => void,
+) => Promise<{ node: RunningServer; base: string }> {
+  const nodes: RunningServer[] = [];
+  afterEach(async () => {
+    await Promise.all(nodes.splice(0).map((n) => n.close()));
+  });
+  return async (adjust) => {
+    const config = defaultServerConfig();
+    config.server.grpcPort = 0;
+    config.server.httpPort = 0;
+    config.persistence.mode = 'memory';
+    adjust?.(config);
+    const node = await startServer(config);
+    nodes.push(node);
+    return { node, base: `http://127.0.0.1:${node.httpPort}` };
+  };
 }
