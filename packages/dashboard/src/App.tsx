@@ -1,5 +1,5 @@
 /** The dashboard's frame: navigation and the page of the current route. */
-import type { ReactNode } from 'react';
+import { Component, type ReactNode } from 'react';
 import { FunctionsPage } from './pages/Functions.js';
 import { MetricsPage } from './pages/Metrics.js';
 import { NodesPage } from './pages/Nodes.js';
@@ -29,6 +29,28 @@ function page(route: Route): ReactNode {
   }
 }
 
+/** A page that throws while rendering shows the error instead of a blank screen; the nav keeps working. */
+class PageBoundary extends Component<{ children: ReactNode; resetKey: string }, { error: Error | null; key: string }> {
+  override state = { error: null as Error | null, key: this.props.resetKey };
+  static getDerivedStateFromError(error: Error) {
+    return { error };
+  }
+  static getDerivedStateFromProps(props: { resetKey: string }, state: { error: Error | null; key: string }) {
+    return props.resetKey === state.key ? null : { error: null, key: props.resetKey };
+  }
+  override render(): ReactNode {
+    if (this.state.error === null) return this.props.children;
+    return (
+      <div className="error" role="alert">
+        <strong>This page failed</strong> {this.state.error.message}{' '}
+        <a href={window.location.hash} onClick={() => window.location.reload()}>
+          Reload
+        </a>
+      </div>
+    );
+  }
+}
+
 export function App(): ReactNode {
   const route = useRoute();
   return (
@@ -45,7 +67,9 @@ export function App(): ReactNode {
           ))}
         </nav>
       </header>
-      <main>{page(route)}</main>
+      <main>
+        <PageBoundary resetKey={JSON.stringify(route)}>{page(route)}</PageBoundary>
+      </main>
     </>
   );
 }
