@@ -223,26 +223,8 @@ interface FixtureNode {
 }
 
 async function startFixtureNode(defaults: Record<string, unknown>): Promise<FixtureNode> {
-  const child = spawn(process.execPath, [NODE_FIXTURE, JSON.stringify(defaults)], {
-    cwd: ROOT,
-    env: childEnv(),
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const proc: Proc = {
-    child,
-    output: () => out,
-    exited,
-    async kill(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      await exited;
-    },
-  };
+  const proc = startProcess(process.execPath, [NODE_FIXTURE, JSON.stringify(defaults)], childEnv(), ROOT, true);
+  const { child, exited } = proc;
   let timer: NodeJS.Timeout | undefined;
   try {
     const httpPort = await Promise.race([
@@ -251,7 +233,9 @@ async function startFixtureNode(defaults: Record<string, unknown>): Promise<Fixt
           if (m.type === 'ready') resolve(m.httpPort!);
         }),
       ),
-      exited.then((e) => Promise.reject(new Error(`gateway-node.mjs exited (${e.signal ?? e.code}):\n${out}`))),
+      exited.then((e) =>
+        Promise.reject(new Error(`gateway-node.mjs exited (${e.signal ?? e.code}):\n${proc.output()}`)),
+      ),
       new Promise<never>(
         (_, reject) => (timer = setTimeout(() => reject(new Error('gateway-node.mjs: not ready within 30 s')), 30_000)),
       ),

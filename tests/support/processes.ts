@@ -87,8 +87,13 @@ export interface Proc {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export function startProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd = ROOT): Proc {
-  const child = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Spawns `cmd` with its output captured; `ipc` adds a Node IPC channel (child.send / 'message'). */
+export function startProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd = ROOT, ipc = false): Proc {
+  const child = spawn(cmd, args, {
+    env,
+    cwd,
+    stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));

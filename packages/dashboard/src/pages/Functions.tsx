@@ -39,7 +39,10 @@ export function FunctionsPage(): ReactNode {
       {last === undefined ? (
         error === undefined && <Loading />
       ) : last.value.functions.length === 0 ? (
-        <Empty>No functions deployed. Deploy one with `aether fn deploy` or POST /api/functions.</Empty>
+        <Empty>
+          No functions deployed. Deploy one with `aether function create` and `upload`, `aether deploy FILE`, or POST
+          /api/functions.
+        </Empty>
       ) : (
         <div className="table-wrap card">
           <table className="functions">
