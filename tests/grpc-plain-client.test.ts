@@ -165,6 +165,19 @@ describe('plain grpc-js client', () => {
     stream.cancel();
   });
 
+  it("makes a worker's types startable once Register answers, before its task stream opens", async () => {
+    // The SDK's serve() resolves after Register; a start right after it must not race PollTasks.
+    await call(workerSvc, 'Register', { worker_id: 'late', workflow_types: ['late-type'], max_concurrency: 1 });
+    const started = await call<any>(clientSvc, 'StartWorkflow', {
+      workflow_type: 'late-type',
+      input_json: '[]',
+      workflow_id: 'late-1',
+    });
+    expect(started.workflow_id).toBe('late-1');
+    const status = await call<any>(clientSvc, 'GetWorkflowStatus', { workflow_id: 'late-1' });
+    expect(status).toMatchObject({ workflow_type: 'late-type', state: 'PENDING' });
+  });
+
   it('answers bad calls with codes and keeps serving', async () => {
     const unknown = await call(clientSvc, 'StartWorkflow', { workflow_type: 'no-such-type', input_json: '[]' }).catch(
       (e: unknown) => e,

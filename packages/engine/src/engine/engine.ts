@@ -137,6 +137,16 @@ class WorkflowEngine implements Engine {
     return this.knownTypes.has(type);
   }
 
+  declareTypes(types: readonly string[]): void {
+    const fresh = types.filter((t) => !this.knownTypes.has(t));
+    for (const t of fresh) this.knownTypes.add(t);
+    if (fresh.length > 0) {
+      this.db.addWorkflowTypes(fresh).catch((err: unknown) => {
+        this.opts.logger.error({ err, types: fresh }, 'could not persist workflow types');
+      });
+    }
+  }
+
   async startWorkflow(options: StartOptions): Promise<StartResult> {
     this.assertRunning();
     const type = options.type;
@@ -304,13 +314,7 @@ class WorkflowEngine implements Engine {
       lastSeen: this.opts.clock.now(),
       closed: false,
     };
-    const fresh = options.workflowTypes.filter((t) => !this.knownTypes.has(t));
-    for (const t of options.workflowTypes) this.knownTypes.add(t);
-    if (fresh.length > 0) {
-      this.db.addWorkflowTypes(fresh).catch((err: unknown) => {
-        this.opts.logger.error({ err, types: fresh }, 'could not persist workflow types');
-      });
-    }
+    this.declareTypes(options.workflowTypes);
     this.pool.add(worker);
     this.emit({ type: 'worker.connected', workerId: worker.id });
     for (const t of worker.types) this.pump(t);

@@ -111,6 +111,11 @@ export interface Engine {
   cancel(id: string, reason?: string): Promise<WorkflowRecord>;
   /** Whether some worker registered this type (now or before a restart). */
   knowsType(type: string): boolean;
+  /**
+   * Makes workflow types startable before their worker's task stream is up
+   * (a worker's Register): startWorkflow then queues them instead of refusing.
+   */
+  declareTypes(types: readonly string[]): void;
 
   connectWorker(options: ConnectWorkerOptions): WorkerSession;
   metrics(): Promise<EngineMetrics>;

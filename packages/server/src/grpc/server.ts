@@ -139,6 +139,9 @@ export function createGrpcServer(options: GrpcServerOptions): AetherGrpcServer {
         throw new TerminalError('AETHER_E_INVALID_ARGUMENT', 'workflow types must not be empty');
       }
       registrations.set(req.workerId, { types: req.workflowTypes, maxConcurrency: req.maxConcurrency || 100 });
+      // A worker's registration is what makes its types startable: its SDK resolves serve() after
+      // this answer, while the task stream (which also declares them) may still be opening.
+      engine.declareTypes(req.workflowTypes);
       return {
         workerId: req.workerId,
         leaseMs: engine.limits.leaseMs,

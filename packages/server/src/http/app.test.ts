@@ -112,6 +112,7 @@ function createFakeEngine(): FakeEngine {
       return next;
     },
     knowsType: () => true,
+    declareTypes: () => {},
     connectWorker() {
       throw new Error('not supported by the fake engine');
     },
